@@ -1,0 +1,1 @@
+"""glance-ha: a highly available OpenStack Image service on Pacemaker/Corosync."""
