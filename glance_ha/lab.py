@@ -1,0 +1,570 @@
+"""The lab: real Debian 12 hosts on this one machine, for every integration test and benchmark.
+
+Each host is a systemd-nspawn container booted with systemd, made from one debootstrapped base
+image (already holding the Debian packages) plus a copy-on-write overlay of its own, so it has
+its own /etc, /var, dpkg and systemd. Each host lives in its own network namespace; the lab's
+bridges live in a namespace of their own, so nothing is added to the machine's own network.
+
+    python -m glance_ha.lab up | down [--purge] | status | power-off HOST | power-on HOST
+                            | exec HOST CMD... | ssh HOST [CMD...] | on-controller CMD...
+
+Environment: GLANCE_HA_LAB_PREFIX (default "gha": namespace and cgroup names),
+GLANCE_HA_LAB_DIR (default /var/lib/glance-ha-lab: base image, host layers, keys, secrets).
+Two labs on one machine need both set differently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+INVENTORY = REPO / "inventory" / "lab" / "hosts.yml"
+PREFIX = os.environ.get("GLANCE_HA_LAB_PREFIX", "gha")
+LAB_DIR = Path(os.environ.get("GLANCE_HA_LAB_DIR", "/var/lib/glance-ha-lab"))
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+INTERNAL_NET = ipaddress.ip_network("198.51.100.0/24")
+PUBLIC_NET = ipaddress.ip_network("203.0.113.0/24")
+# Where each glance host sees the shared image store (one host directory, as NFS would be).
+STORE_MOUNTS = {"images": "/var/lib/glance/images"}
+# Everything every lab host needs, installed once into the base image: the hosts have no
+# route to a package mirror, as many production networks don't.
+BASE_PACKAGES = [
+    "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt",
+    "iproute2", "iputils-ping", "iputils-arping", "procps", "psmisc", "curl", "less",
+    "ca-certificates", "sudo", "util-linux", "kmod",
+    "pacemaker", "pacemaker-cli-utils", "corosync", "crmsh", "resource-agents", "fence-agents",
+    "python3-psutil", "python3-requests", "python3-pymysql",
+    "mariadb-server", "mariadb-client", "keystone", "glance-api",
+]
+# Package services the base image leaves disabled: the roles enable what each host should run
+# (and Pacemaker, not systemd, runs glance-api).
+BASE_DISABLED_UNITS = [
+    "glance-api.service", "keystone.service", "mariadb.service", "mariadb.socket", "corosync.service",
+    "iscsid.socket", "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer",
+    "pacemaker.service", "apache2.service", "uwsgi.service",
+]
+SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=3", "-o", "BatchMode=yes"]
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+class LabError(Exception):
+    """A lab operation failed; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    internal: str
+    public: str | None
+    groups: tuple[str, ...]
+
+    @property
+    def netns(self) -> str:
+        return f"{PREFIX}-{self.name}"
+
+    @property
+    def state(self) -> Path:
+        return LAB_DIR / "hosts" / self.name
+
+    @property
+    def root(self) -> Path:
+        return self.state / "root"
+
+    @property
+    def is_glance(self) -> bool:
+        return "glance" in self.groups
+
+
+def log(msg: str) -> None:
+    print(f"[lab {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def run(cmd: list[str], check: bool = True, capture: bool = False, **kw) -> subprocess.CompletedProcess:
+    if capture:
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
+    return subprocess.run(cmd, check=check, text=True, **kw)
+
+
+def load_hosts() -> list[Host]:
+    """Hosts and addresses from inventory/lab/hosts.yml: the one source of truth."""
+    data = yaml.safe_load(INVENTORY.read_text())
+    found: dict[str, dict] = {}
+
+    def walk(group: str, node: dict) -> None:
+        for name, hvars in ((node or {}).get("hosts") or {}).items():
+            entry = found.setdefault(name, {"groups": [], "vars": {}})
+            entry["groups"].append(group)
+            entry["vars"].update(hvars or {})
+        for child, sub in ((node or {}).get("children") or {}).items():
+            walk(child, sub)
+
+    walk("all", data["all"])
+    hosts = []
+    for name, entry in found.items():
+        v = entry["vars"]
+        if "ansible_host" not in v:
+            raise LabError(f"{INVENTORY}: host {name} has no ansible_host; give it an address in {INTERNAL_NET}")
+        hosts.append(Host(name, str(v["ansible_host"]), v.get("lab_public_address"), tuple(entry["groups"])))
+    order = {"controller": 0}
+    return sorted(hosts, key=lambda h: (order.get(h.name, 1), h.name))
+
+
+# ---------------------------------------------------------------------------------------------
+# checks
+# ---------------------------------------------------------------------------------------------
+def check_no_overlap() -> None:
+    """Refuse to start if a lab network overlaps an address or route of the machine itself."""
+    addrs = json.loads(run(["ip", "-j", "addr", "show"], capture=True).stdout)
+    routes = json.loads(run(["ip", "-j", "route", "show", "table", "all"], capture=True).stdout)
+    clashes = []
+    for iface in addrs:
+        for a in iface.get("addr_info", []):
+            if a.get("family") != "inet":
+                continue
+            net = ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}").network
+            for lab in (INTERNAL_NET, PUBLIC_NET):
+                if net.overlaps(lab):
+                    clashes.append(f"address {a['local']}/{a['prefixlen']} on {iface['ifname']}")
+    for r in routes:
+        dst = r.get("dst", "default")
+        if dst in ("default", "") or ":" in dst or r.get("type") in ("local", "broadcast"):
+            continue
+        try:
+            net = ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False)
+        except ValueError:
+            continue
+        for lab in (INTERNAL_NET, PUBLIC_NET):
+            if net.overlaps(lab):
+                clashes.append(f"route {dst} dev {r.get('dev')}")
+    if clashes:
+        raise LabError("the lab networks 198.51.100.0/24 / 203.0.113.0/24 overlap this machine's "
+                       + ", ".join(sorted(set(clashes)))
+                       + "; the lab would be unreachable or hijack traffic: remove them or run the lab elsewhere")
+
+
+# ---------------------------------------------------------------------------------------------
+# base image
+# ---------------------------------------------------------------------------------------------
+def base_dir() -> Path:
+    return LAB_DIR / "base"
+
+
+def base_stamp() -> str:
+    return hashlib.sha256(("\n".join(BASE_PACKAGES + BASE_DISABLED_UNITS) + SUITE).encode()).hexdigest()[:16]
+
+
+def base_ready() -> bool:
+    return (base_dir() / ".glance-ha-base").is_file() and \
+        (base_dir() / ".glance-ha-base").read_text().strip() == base_stamp()
+
+
+def build_base() -> None:
+    """debootstrap + packages into base.tmp, then rename: a half-built image is never used."""
+    if base_ready():
+        return
+    if any(host_running(h) for h in load_hosts()):
+        raise LabError("the base image changed but lab hosts are running on the old one: run `make lab-down` first")
+    tmp = LAB_DIR / "base.tmp"
+    if tmp.exists():
+        log("removing a half-built base image")
+        shutil.rmtree(tmp)
+    t0 = time.monotonic()
+    log(f"debootstrap {SUITE} (minbase) into {tmp}")
+    run(["debootstrap", "--variant=minbase", "--include=ca-certificates", SUITE, str(tmp), MIRROR],
+        stdout=subprocess.DEVNULL)
+    log(f"debootstrap done in {time.monotonic() - t0:.0f} s; installing {len(BASE_PACKAGES)} packages")
+    policy = tmp / "usr/sbin/policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 101\n")  # no daemon starts inside the build chroot
+    policy.chmod(0o755)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive", LANG="C.UTF-8", LC_ALL="C.UTF-8")
+    for fs, target in (("proc", "proc"), ("sysfs", "sys")):
+        run(["mount", "-t", fs, fs, str(tmp / target)])
+    try:
+        run(["chroot", str(tmp), "apt-get", "update", "-qq"], env=env)
+        run(["chroot", str(tmp), "apt-get", "install", "-y", "-qq", "--no-install-recommends"] + BASE_PACKAGES,
+            env=env, stdout=subprocess.DEVNULL)
+        run(["chroot", str(tmp), "apt-get", "clean"], env=env)
+    finally:
+        for target in ("sys", "proc"):
+            run(["umount", "-l", str(tmp / target)], check=False)
+    policy.unlink()
+    run(["systemctl", f"--root={tmp}", "disable", "--quiet"] + BASE_DISABLED_UNITS, check=False,
+        stderr=subprocess.DEVNULL)
+    run(["systemctl", f"--root={tmp}", "enable", "--quiet", "ssh.service"])
+    run(["systemctl", f"--root={tmp}", "mask", "--quiet", "systemd-networkd-wait-online.service",
+         "getty@tty1.service", "console-getty.service"], check=False)
+    # Each host gets its own identity at first boot of its layer.
+    for f in (tmp / "etc/ssh").glob("ssh_host_*"):
+        f.unlink()
+    (tmp / "etc/machine-id").write_text("")
+    (tmp / "etc/default/locale").write_text("LANG=C.UTF-8\n")
+    (tmp / ".glance-ha-base").write_text(base_stamp() + "\n")
+    if base_dir().exists():
+        shutil.rmtree(base_dir())
+    tmp.rename(base_dir())
+    log(f"base image ready in {time.monotonic() - t0:.0f} s")
+
+
+# ---------------------------------------------------------------------------------------------
+# networks
+# ---------------------------------------------------------------------------------------------
+def netns_exists(name: str) -> bool:
+    return Path(f"/run/netns/{name}").exists()
+
+
+def ensure_switch() -> None:
+    sw = f"{PREFIX}-sw"
+    if not netns_exists(sw):
+        run(["ip", "netns", "add", sw])
+    run(["ip", "-n", sw, "link", "set", "lo", "up"])
+    for br in ("br-int", "br-pub"):
+        if run(["ip", "-n", sw, "link", "show", br], check=False, capture=True).returncode != 0:
+            # no STP, no forwarding delay: a lab link is up at once
+            run(["ip", "-n", sw, "link", "add", br, "type", "bridge", "forward_delay", "0", "stp_state", "0"])
+        run(["ip", "-n", sw, "link", "set", br, "up"])
+
+
+def port_name(host: Host, net: str) -> str:
+    return f"{host.name[:11]}-{net}"  # interface names are at most 15 characters
+
+
+def ensure_host_network(host: Host) -> None:
+    """The host's namespace, wired into the switch: eth0 internal, eth1 public."""
+    sw = f"{PREFIX}-sw"
+    if not netns_exists(host.netns):
+        run(["ip", "netns", "add", host.netns])
+    ns = ["ip", "-n", host.netns]
+    run(ns + ["link", "set", "lo", "up"])
+    links = [("eth0", "i", "br-int", host.internal, INTERNAL_NET)]
+    if host.public:
+        links.append(("eth1", "p", "br-pub", host.public, PUBLIC_NET))
+    for dev, tag, br, addr, net in links:
+        port = port_name(host, tag)
+        if run(ns + ["link", "show", dev], check=False, capture=True).returncode != 0:
+            # stale switch end from a host that was powered off
+            run(["ip", "-n", sw, "link", "del", port], check=False, stderr=subprocess.DEVNULL)
+            # created inside the switch namespace, peer moved straight into the host's:
+            # nothing ever appears in the machine's own namespace
+            run(["ip", "-n", sw, "link", "add", port, "type", "veth", "peer", "name", dev, "netns", host.netns])
+            # a fixed MAC per address, as a real NIC keeps across power cycles: peers' ARP
+            # caches stay right when a host comes back
+            mac = "02:00:" + ":".join(f"{int(o):02x}" for o in addr.split("."))
+            run(ns + ["link", "set", "dev", dev, "address", mac])
+        run(["ip", "-n", sw, "link", "set", port, "master", br, "up"])
+        have = run(ns + ["-4", "-o", "addr", "show", "dev", dev], capture=True).stdout
+        if f" {addr}/" not in have:
+            run(ns + ["addr", "add", f"{addr}/{net.prefixlen}", "dev", dev])
+        run(ns + ["link", "set", dev, "up"])
+
+
+def cut_link(host: Host, up: bool) -> None:
+    """Cut (or restore) every link of a host at the switch, as pulling its cables would."""
+    for tag in ("i", "p"):
+        run(["ip", "-n", f"{PREFIX}-sw", "link", "set", port_name(host, tag), "up" if up else "down"],
+            check=False, stderr=subprocess.DEVNULL)
+
+
+# ---------------------------------------------------------------------------------------------
+# hosts
+# ---------------------------------------------------------------------------------------------
+def cgroup_dirs(host: Host) -> list[Path]:
+    """The host's own cgroup in each hierarchy its launcher is put in (freezer: for a hard kill
+    that takes every process at once; name=systemd and unified: systemd in the container needs
+    a cgroup of its own, or its services fail with status=219/CGROUP)."""
+    dirs = []
+    for h in ("systemd", "freezer", "unified"):
+        if (CGROUP_ROOT / h / "cgroup.procs").exists():
+            dirs.append(CGROUP_ROOT / h / f"glance-ha-{PREFIX}" / host.name)
+    return dirs
+
+
+def host_pids(host: Host) -> set[int]:
+    pids: set[int] = set()
+    for d in cgroup_dirs(host):
+        if d.exists():
+            for procs in d.rglob("cgroup.procs"):
+                try:
+                    pids.update(int(p) for p in procs.read_text().split())
+                except OSError:
+                    pass
+    return pids
+
+
+def host_running(host: Host) -> bool:
+    return bool(host_pids(host))
+
+
+def mounted(path: Path) -> bool:
+    return run(["mountpoint", "-q", str(path)], check=False).returncode == 0
+
+
+def prepare_layer(host: Host) -> None:
+    """Mount the host's copy-on-write layer; on its first use give it its own identity."""
+    for sub in ("upper", "work", "root"):
+        (host.state / sub).mkdir(parents=True, exist_ok=True)
+    if not mounted(host.root):
+        run(["mount", "-t", "overlay", "overlay", "-o",
+             f"lowerdir={base_dir()},upperdir={host.state / 'upper'},workdir={host.state / 'work'}",
+             str(host.root)])
+    stamp = host.root / "etc/glance-ha-lab-host"
+    if stamp.exists():
+        return
+    r = host.root
+    (r / "etc/hostname").write_text(host.name + "\n")
+    lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
+    lines += [f"{h.internal} {h.name}" for h in load_hosts()]
+    (r / "etc/hosts").write_text("\n".join(lines) + "\n")
+    (r / "etc/machine-id").write_text(os.urandom(16).hex() + "\n")
+    run(["ssh-keygen", "-A", "-f", str(r)], stdout=subprocess.DEVNULL)
+    ssh_dir = r / "root/.ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    (ssh_dir / "authorized_keys").write_text((LAB_DIR / "ssh/id_ed25519.pub").read_text())
+    (ssh_dir / "authorized_keys").chmod(0o600)
+    stamp.write_text(f"lab host {host.name}, prefix {PREFIX}\n")
+
+
+def store_dir(name: str) -> Path:
+    return LAB_DIR / "shared" / name
+
+
+def power_on(host: Host) -> None:
+    """Boot the host: its network, its layer, systemd in a container of its own."""
+    if host_running(host):
+        return
+    ensure_switch()
+    ensure_host_network(host)
+    cut_link(host, up=True)
+    prepare_layer(host)
+    for d in cgroup_dirs(host):
+        d.mkdir(parents=True, exist_ok=True)
+    binds = []
+    if host.is_glance:
+        for name, target in STORE_MOUNTS.items():
+            store_dir(name).mkdir(parents=True, exist_ok=True)
+            binds.append(f"--bind={store_dir(name)}:{target}")
+    nspawn = ["systemd-nspawn", "-D", str(host.root), "--register=no", "--keep-unit",
+              "-M", host.name, f"--network-namespace-path=/run/netns/{host.netns}",
+              "--capability=CAP_NET_ADMIN", "--console=read-only", "--resolv-conf=off",
+              "--timezone=off", "--link-journal=no", "-E", "LANG=C.UTF-8", *binds, "-b"]
+    # The launcher joins the host's own cgroups before it becomes nspawn.
+    joins = " ".join(f"echo $$ > {d}/cgroup.procs;" for d in cgroup_dirs(host))
+    logf = open(host.state / "console.log", "ab")
+    subprocess.Popen(["sh", "-c", f"{joins} exec \"$@\"", "launcher"] + nspawn,
+                     stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True)
+    logf.close()
+
+
+def power_off(host: Host) -> None:
+    """A hard power-off: every process of the host frozen, then killed at once; its network
+    namespace deleted (or the dead host keeps answering on it)."""
+    freezer = next((d for d in cgroup_dirs(host) if d.parts[-3] == "freezer"), None)
+    frozen = freezer is not None and freezer.exists()
+    if frozen:
+        (freezer / "freezer.state").write_text("FROZEN")
+    try:
+        for _ in range(100):
+            pids = host_pids(host)
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            if frozen:
+                (freezer / "freezer.state").write_text("THAWED")  # killed processes die on thaw
+            time.sleep(0.05)
+        else:
+            raise LabError(f"{host.name}: processes survive SIGKILL: {sorted(host_pids(host))}")
+    finally:
+        if frozen:
+            (freezer / "freezer.state").write_text("THAWED")
+    if netns_exists(host.netns):
+        run(["ip", "netns", "del", host.netns])
+    for tag in ("i", "p"):
+        run(["ip", "-n", f"{PREFIX}-sw", "link", "del", port_name(host, tag)], check=False,
+            stderr=subprocess.DEVNULL)
+    for d in cgroup_dirs(host):
+        if not d.exists():
+            continue
+        for sub in sorted([d, *d.rglob("*")], key=lambda p: len(p.parts), reverse=True):
+            if sub.is_dir():
+                try:
+                    sub.rmdir()
+                except OSError:
+                    pass
+
+
+def ssh_cmd(host: Host, *cmd: str) -> list[str]:
+    return ["ip", "netns", "exec", f"{PREFIX}-controller", "ssh", *SSH_OPTS,
+            "-i", str(LAB_DIR / "ssh/id_ed25519"), f"root@{host.internal}", *cmd]
+
+
+def wait_booted(hosts: list[Host], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    pending = list(hosts)
+    while pending:
+        host = pending[0]
+        r = run(ssh_cmd(host, "systemctl", "is-system-running", "--wait"), check=False, capture=True)
+        state = r.stdout.strip()
+        if r.returncode == 0 or state == "degraded":
+            if state == "degraded":
+                failed = run(ssh_cmd(host, "systemctl", "--failed", "--no-legend", "--plain"),
+                             check=False, capture=True).stdout.strip()
+                log(f"{host.name}: degraded: {failed}")
+            pending.pop(0)
+            continue
+        if not host_running(host):
+            tail = (host.state / "console.log").read_text(errors="replace")[-2000:]
+            raise LabError(f"{host.name} died while booting; console:\n{tail}")
+        if time.monotonic() > deadline:
+            raise LabError(f"{host.name} did not finish booting in {timeout:.0f} s (ssh: {r.stderr.strip()})")
+        time.sleep(0.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# whole lab
+# ---------------------------------------------------------------------------------------------
+def ensure_ssh_key() -> None:
+    key = LAB_DIR / "ssh/id_ed25519"
+    if key.exists():
+        return
+    key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"glance-ha-lab-{PREFIX}", "-f", str(key)])
+
+
+def write_readme() -> None:
+    (LAB_DIR / "README").write_text(
+        f"glance-ha lab (prefix {PREFIX}), built by {REPO}/glance_ha/lab.py\n"
+        f"  status:       python -m glance_ha.lab status\n"
+        f"  shell:        python -m glance_ha.lab ssh glance1\n"
+        f"  on controller (ansible, clients): python -m glance_ha.lab on-controller CMD...\n"
+        f"  power:        python -m glance_ha.lab power-off|power-on HOST\n"
+        f"  remove:       python -m glance_ha.lab down [--purge]\n")
+
+
+def up() -> None:
+    t0 = time.monotonic()
+    hosts = load_hosts()
+    check_no_overlap()
+    LAB_DIR.mkdir(parents=True, exist_ok=True)
+    (LAB_DIR / "READY").unlink(missing_ok=True)
+    ensure_ssh_key()
+    build_base()
+    ensure_switch()
+    for host in hosts:
+        # A host whose processes are gone but whose namespace or layer is left is repaired by a
+        # clean power cycle; a running one is left alone.
+        if not host_running(host):
+            power_off(host)
+            power_on(host)
+    log("waiting for every host to boot (ssh over the lab bridge)")
+    wait_booted(hosts)
+    write_readme()
+    (LAB_DIR / "READY").write_text(time.strftime("%F %T") + "\n")
+    log(f"lab up in {time.monotonic() - t0:.1f} s: " + ", ".join(f"{h.name} {h.internal}" for h in hosts))
+
+
+def down(purge: bool = False) -> None:
+    hosts = load_hosts()
+    (LAB_DIR / "READY").unlink(missing_ok=True)
+    for host in hosts:
+        power_off(host)
+        if mounted(host.root):
+            run(["umount", str(host.root)])
+        if host.state.exists():
+            shutil.rmtree(host.state)
+    if netns_exists(f"{PREFIX}-sw"):
+        run(["ip", "netns", "del", f"{PREFIX}-sw"])
+    shared = LAB_DIR / "shared"
+    if shared.exists():
+        shutil.rmtree(shared)
+    if purge and LAB_DIR.exists():
+        shutil.rmtree(LAB_DIR)
+    log("lab removed" + (" (with its base image)" if purge else " (base image kept)"))
+
+
+def status() -> int:
+    rc = 0
+    for host in load_hosts():
+        running = host_running(host)
+        reach = running and run(ssh_cmd(host, "true"), check=False, capture=True).returncode == 0
+        print(f"{host.name:12} {host.internal:15} {'running' if running else 'off':8} "
+              f"{'ssh ok' if reach else 'ssh down'}")
+        rc |= 0 if reach else 1
+    return rc
+
+
+def host_by_name(name: str) -> Host:
+    for h in load_hosts():
+        if h.name == name:
+            return h
+    raise LabError(f"no lab host {name!r}; hosts: {', '.join(h.name for h in load_hosts())}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m glance_ha.lab", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("up", help="build (or repair) the lab and boot every host")
+    d = sub.add_parser("down", help="remove the hosts and networks (keeps the base image)")
+    d.add_argument("--purge", action="store_true", help="also remove the base image and keys")
+    sub.add_parser("status", help="one line per host")
+    for name in ("power-off", "power-on", "cut-link", "restore-link"):
+        sp = sub.add_parser(name)
+        sp.add_argument("host")
+    for name in ("exec", "ssh"):
+        sp = sub.add_parser(name, help="run a command on a host over ssh from the controller's namespace")
+        sp.add_argument("host")
+        sp.add_argument("command", nargs=argparse.REMAINDER)
+    sp = sub.add_parser("on-controller", help="run a local command inside the controller's network namespace")
+    sp.add_argument("command", nargs=argparse.REMAINDER)
+    a = p.parse_args(argv)
+    try:
+        if a.cmd == "up":
+            up()
+        elif a.cmd == "down":
+            down(a.purge)
+        elif a.cmd == "status":
+            return status()
+        elif a.cmd == "power-off":
+            power_off(host_by_name(a.host))
+        elif a.cmd == "power-on":
+            host = host_by_name(a.host)
+            power_on(host)
+            wait_booted([host])
+        elif a.cmd in ("cut-link", "restore-link"):
+            cut_link(host_by_name(a.host), up=a.cmd == "restore-link")
+        elif a.cmd in ("exec", "ssh"):
+            cmd = ssh_cmd(host_by_name(a.host), *a.command)
+            if a.cmd == "ssh" and not a.command:
+                cmd.insert(cmd.index("ssh") + 1, "-t")
+            return subprocess.call(cmd)
+        elif a.cmd == "on-controller":
+            return subprocess.call(["ip", "netns", "exec", f"{PREFIX}-controller", *a.command])
+    except LabError as e:
+        print(f"lab: {e}", file=sys.stderr)
+        return 1
+    except subprocess.CalledProcessError as e:
+        print(f"lab: command failed ({e.returncode}): {' '.join(map(str, e.cmd))}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
