@@ -9,8 +9,9 @@ bridges live in a namespace of their own, so nothing is added to the machine's o
                             | exec HOST CMD... | ssh HOST [CMD...] | on-controller CMD...
 
 Environment: GLANCE_HA_LAB_PREFIX (default "gha": namespace and cgroup names),
-GLANCE_HA_LAB_DIR (default /var/lib/glance-ha-lab: base image, host layers, keys, secrets).
-Two labs on one machine need both set differently.
+GLANCE_HA_LAB_DIR (default /var/lib/glance-ha-lab: base image, host layers, keys, secrets),
+GLANCE_HA_LAB_BASE (default $GLANCE_HA_LAB_DIR/base). Two labs on one machine need a prefix
+and a lab dir each; they may share a base image.
 """
 
 from __future__ import annotations
@@ -162,7 +163,8 @@ def check_no_overlap() -> None:
 # base image
 # ---------------------------------------------------------------------------------------------
 def base_dir() -> Path:
-    return LAB_DIR / "base"
+    # GLANCE_HA_LAB_BASE lets a second lab share the (read-only) base image of the first
+    return Path(os.environ.get("GLANCE_HA_LAB_BASE", LAB_DIR / "base"))
 
 
 def base_stamp() -> str:
@@ -180,7 +182,7 @@ def build_base() -> None:
         return
     if any(host_running(h) for h in load_hosts()):
         raise LabError("the base image changed but lab hosts are running on the old one: run `make lab-down` first")
-    tmp = LAB_DIR / "base.tmp"
+    tmp = base_dir().with_name(base_dir().name + ".tmp")
     if tmp.exists():
         log("removing a half-built base image")
         shutil.rmtree(tmp)
