@@ -1,22 +1,29 @@
 # glance-ha: `make lab` builds the lab and deploys HA glance onto it; `make test` runs everything.
 SHELL := /bin/bash
-.ONESHELL:
 .SHELLFLAGS := -euo pipefail -c
 VENV := .venv
 PY := $(VENV)/bin/python
+PHASE := scripts/phase
+LAB := $(PY) -m glance_ha.lab
+# Ansible and the clients run inside the lab, in the controller's network namespace.
+ON_CONTROLLER := $(LAB) on-controller
+PLAYBOOK := $(ON_CONTROLLER) $(CURDIR)/$(VENV)/bin/ansible-playbook -i inventory/lab
 export ANSIBLE_CONFIG := $(CURDIR)/ansible/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help host-deps venv lab lab-down test unit lint bench
+.PHONY: help host-deps venv lab lab-up lab-deploy lab-smoke lab-down lab-status test unit lint \
+        test-lab bench
 
 help:
-	@echo "make lab       build the lab cluster and deploy HA glance onto it"
-	@echo "make test      every test (unit, lint, agent, lab integration)"
-	@echo "make lab-down  remove the lab"
-	@echo "make bench     benchmarks (bench/)"
+	@echo "make lab        build the lab cluster and deploy HA glance onto it (ends with an image served through the VIP)"
+	@echo "make test       every test: unit, lint, agent, lab (molecule + integration)"
+	@echo "make lab-status one line per lab host"
+	@echo "make lab-down   remove the lab (keeps the base image; lab-purge removes it too)"
+	@echo "make bench      benchmarks (bench/), not part of make test"
 
 host-deps:
-	@bash scripts/install-host-deps
+	@$(PHASE) "host packages" bash scripts/install-host-deps
 
 $(VENV)/.stamp: pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,7 +33,39 @@ $(VENV)/.stamp: pyproject.toml
 
 venv: $(VENV)/.stamp
 
-unit: venv
-	$(PY) -m pytest -q tests/unit
+lab: host-deps venv
+	$(MAKE) --no-print-directory lab-up lab-deploy lab-smoke
 
-test: host-deps venv unit
+lab-up:
+	@$(PHASE) "lab hosts (build or repair, boot)" $(LAB) up
+
+lab-deploy:
+	@$(PHASE) "deploy: ansible-playbook -i inventory/lab ansible/site.yml" $(PLAYBOOK) ansible/site.yml
+
+lab-smoke:
+	@$(PHASE) "image round trip through the VIP, summary" $(ON_CONTROLLER) $(CURDIR)/$(PY) -m glance_ha.smoke
+
+lab-status:
+	@$(LAB) status
+
+lab-down:
+	@$(PHASE) "lab down" $(LAB) down
+
+lab-purge:
+	@$(PHASE) "lab purge" $(LAB) down --purge
+
+unit: venv
+	@$(PHASE) "unit tests" $(PY) -m pytest -q tests/unit
+
+# The lab's own tests plus the deployment's integration tests; molecule converges first.
+test-lab: lab-up
+	@$(PHASE) "molecule: converge, idempotence, verify" bash -c 'cd tests && $(ON_CONTROLLER) $(CURDIR)/$(VENV)/bin/molecule test -s default'
+	@$(PHASE) "integration tests against the lab" $(PY) -m pytest -q tests/lab
+
+test: host-deps venv
+	$(MAKE) --no-print-directory unit lint test-agent test-lab test-fence
+
+bench: venv
+	$(MAKE) --no-print-directory bench-monitor-cost
+
+-include mk/*.mk

@@ -413,6 +413,22 @@ def power_off(host: Host) -> None:
                     pass
 
 
+def enter_netns(name: str | None = None) -> None:
+    """Move this process (and what it starts later) into a lab network namespace.
+
+    Unlike `ip netns exec`, this leaves the mount namespace alone: /sys/fs/cgroup stays
+    visible, so a test or tool inside the lab can still power hosts off and on."""
+    import ctypes
+    name = name or f"{PREFIX}-controller"
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+            raise LabError(f"cannot enter network namespace {name}: {os.strerror(ctypes.get_errno())}")
+    finally:
+        os.close(fd)
+
+
 def ssh_cmd(host: Host, *cmd: str) -> list[str]:
     return ["ip", "netns", "exec", f"{PREFIX}-controller", "ssh", *SSH_OPTS,
             "-i", str(LAB_DIR / "ssh/id_ed25519"), f"root@{host.internal}", *cmd]
@@ -474,6 +490,7 @@ def up() -> None:
         # A host whose processes are gone but whose namespace or layer is left is repaired by a
         # clean power cycle; a running one is left alone.
         if not host_running(host):
+            log(f"booting {host.name}")
             power_off(host)
             power_on(host)
     log("waiting for every host to boot (ssh over the lab bridge)")
@@ -558,7 +575,10 @@ def main(argv: list[str] | None = None) -> int:
                 cmd.insert(cmd.index("ssh") + 1, "-t")
             return subprocess.call(cmd)
         elif a.cmd == "on-controller":
-            return subprocess.call(["ip", "netns", "exec", f"{PREFIX}-controller", *a.command])
+            if not a.command:
+                raise LabError("on-controller needs a command")
+            enter_netns()
+            os.execvp(a.command[0], a.command)
     except LabError as e:
         print(f"lab: {e}", file=sys.stderr)
         return 1

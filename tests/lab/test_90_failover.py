@@ -1,0 +1,65 @@
+"""A hard crash of the VIP holder: every process of that host killed at once.
+
+Runs last: it power-cycles a host and waits for the cluster to heal."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import requests
+
+from glance_ha import lab, labclient
+
+GLANCE_HOSTS = [h.name for h in lab.load_hosts() if h.is_glance]
+
+
+def wait_for(predicate, timeout: float, step: float = 1.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as e:  # the cluster is in flux: keep asking until the deadline
+            last = e
+        time.sleep(step)
+    raise AssertionError(f"not true after {timeout} s: {last}")
+
+
+def test_image_downloadable_through_the_vip_after_the_vip_holder_dies(conn, inventory_vars, state):
+    vip = inventory_vars["glance_ha_internal_vip"]
+    data = labclient.generated_image(size=2 << 20, seed=b"failover")
+    trip = labclient.image_round_trip(conn, "glance-ha-test-failover", data)
+    url = f"http://{vip}:9292/v2/images/{trip['id']}/file"
+    token = conn.session.get_token()
+    rid = next(r for r, ip in state.vips.items() if ip == vip)
+    holder = state.active[rid][0]
+
+    t0 = time.monotonic()
+    lab.power_off(lab.host_by_name(holder))
+    try:
+        def downloaded():
+            r = requests.get(url, headers={"X-Auth-Token": token}, timeout=2)
+            return r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == trip["sha256_sent"]
+
+        wait_for(downloaded, timeout=60, step=0.1)
+        outage = time.monotonic() - t0
+        new_state = labclient.cluster_state(via=next(h for h in GLANCE_HOSTS if h != holder))
+        print(f"\nfailover: {holder} killed; image downloadable through {vip} again after {outage:.1f} s "
+              f"(VIP now on {new_state.active.get(rid)})")
+        assert new_state.active.get(rid) and holder not in new_state.active[rid]
+        assert outage < 30
+    finally:
+        host = lab.host_by_name(holder)
+        lab.power_on(host)
+        lab.wait_booted([host])
+        conn.image.delete_image(trip["id"], ignore_missing=True)
+
+    # the crashed host rejoins and runs its glance-api instance again
+    def healed():
+        s = labclient.cluster_state()
+        clones = [sorted(n) for r, n in s.active.items() if r not in s.vips]
+        return sorted(s.nodes_online) == GLANCE_HOSTS and GLANCE_HOSTS in clones
+    wait_for(healed, timeout=120, step=2)
