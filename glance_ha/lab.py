@@ -276,7 +276,13 @@ def ensure_host_network(host: Host) -> None:
 
 
 def cut_link(host: Host, up: bool) -> None:
-    """Cut (or restore) every link of a host at the switch, as pulling its cables would."""
+    """Cut (or restore) every link of a host at the switch, as pulling its cables would. A cut
+    link stays cut across the host's power cycles until it is restored."""
+    marker = host.state / "link-cut"
+    if up:
+        marker.unlink(missing_ok=True)
+    elif host.state.exists():
+        marker.write_text("cut\n")
     for tag in ("i", "p"):
         run(["ip", "-n", f"{PREFIX}-sw", "link", "set", port_name(host, tag), "up" if up else "down"],
             check=False, stderr=subprocess.DEVNULL)
@@ -351,7 +357,7 @@ def power_on(host: Host) -> None:
         return
     ensure_switch()
     ensure_host_network(host)
-    cut_link(host, up=True)
+    cut_link(host, up=not (host.state / "link-cut").exists())
     prepare_layer(host)
     for d in cgroup_dirs(host):
         d.mkdir(parents=True, exist_ok=True)

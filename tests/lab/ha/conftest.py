@@ -1,0 +1,125 @@
+"""Failure-mode suite: each case injects a real fault while a client polls the VIP."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import threading
+import time
+
+import pytest
+
+from glance_ha import lab, labclient
+from glance_ha.vipclient import VipClient
+
+GLANCE_HOSTS = [h.name for h in lab.load_hosts() if h.is_glance]
+
+
+def wait_for(predicate, timeout: float, step: float = 0.5, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as e:  # the cluster is in flux: keep asking until the deadline
+            last = e
+        time.sleep(step)
+    raise AssertionError(f"{what}: not true after {timeout} s (last: {last!r})")
+
+
+def vip_holders_by_namespace(vip: str) -> list[str]:
+    """Which hosts have the VIP configured, read straight from their network namespaces
+    (works for a host that is cut off the network, where ssh would not)."""
+    holders = []
+    for host in GLANCE_HOSTS:
+        ns = f"{lab.PREFIX}-{host}"
+        out = subprocess.run(["ip", "-n", ns, "-4", "-o", "addr"], capture_output=True, text=True).stdout
+        if f" {vip}/" in out:
+            holders.append(host)
+    return holders
+
+
+class VipWatch(threading.Thread):
+    """Samples, every 100 ms, which hosts hold the VIP (namespaces) and who answers ARP."""
+
+    def __init__(self, vip: str, arp: bool = True):
+        super().__init__(daemon=True)
+        self.vip, self.arp = vip, arp
+        self.max_holders = 0
+        self.max_arp_macs = 0
+        self.samples: list[tuple[float, list[str]]] = []
+        self._stop_event = threading.Event()
+
+    def run(self):
+        while not self._stop_event.is_set():
+            holders = vip_holders_by_namespace(self.vip)
+            self.samples.append((time.monotonic(), holders))
+            self.max_holders = max(self.max_holders, len(holders))
+            if self.arp:
+                out = subprocess.run(["arping", "-c", "2", "-w", "1", "-I", "eth0", self.vip],
+                                     capture_output=True, text=True).stdout
+                macs = {line.split("[")[1].split("]")[0] for line in out.splitlines() if "reply from" in line}
+                self.max_arp_macs = max(self.max_arp_macs, len(macs))
+            self._stop_event.wait(0.1)
+
+    def stop(self):
+        self._stop_event.set()
+        self.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def internal_vip(inventory_vars):
+    return inventory_vars["glance_ha_internal_vip"]
+
+
+@pytest.fixture(scope="module")
+def test_image(conn):
+    data = labclient.generated_image(size=1 << 20, seed=b"ha-suite")
+    trip = labclient.image_round_trip(conn, "glance-ha-ha-suite", data)
+    yield trip
+    conn.image.delete_image(trip["id"], ignore_missing=True)
+
+
+@pytest.fixture
+def client_factory(conn, test_image, internal_vip):
+    clients = []
+
+    def make(**kw) -> VipClient:
+        c = VipClient(internal_vip, conn.session.get_token(), test_image["id"], test_image["sha256_sent"], **kw)
+        c.start()
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.stop(time.monotonic())
+
+
+def holder_of(vip: str) -> str:
+    holders = vip_holders_by_namespace(vip)
+    assert len(holders) == 1, f"VIP {vip} held by {holders}"
+    return holders[0]
+
+
+def healthy_cluster() -> bool:
+    s = labclient.cluster_state()
+    clones = [sorted(n) for r, n in s.active.items() if r not in s.vips]
+    return (sorted(s.nodes_online) == GLANCE_HOSTS and GLANCE_HOSTS in clones and not s.failed
+            and all(len(s.active.get(r, [])) == 1 for r in s.vips))
+
+
+@pytest.fixture(autouse=True)
+def healthy_before_and_after():
+    """Every case starts from, and leaves, a healthy cluster (3 nodes, clone on 3, VIPs up)."""
+    wait_for(healthy_cluster, timeout=120, step=2, what="healthy cluster before the case")
+    yield
+    for h in GLANCE_HOSTS:
+        labclient.on_host(h, "crm resource cleanup >/dev/null 2>&1 || true", check=False)
+        break
+    wait_for(healthy_cluster, timeout=180, step=2, what="healthy cluster after the case")
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

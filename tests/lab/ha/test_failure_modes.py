@@ -1,0 +1,218 @@
+"""Each case: a real fault, a client polling the VIP, the expected behaviour, the outage seen."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from glance_ha import lab, labclient
+
+from .conftest import GLANCE_HOSTS, VipWatch, holder_of, sha256, vip_holders_by_namespace, wait_for
+
+
+def report(name: str, rep) -> None:
+    print(f"\n[{name}] {rep.summary()}")
+
+
+def glance_api_pgid(host: str) -> int:
+    pid = labclient.on_host(host, "pgrep -o -f '^/usr/bin/python3 /usr/bin/glance-api' || "
+                                  "pgrep -o glance-api").strip()
+    return int(labclient.on_host(host, f"ps -o pgid= -p {pid}").strip())
+
+
+def test_glance_api_sigkill_on_vip_holder(client_factory, internal_vip):
+    holder = holder_of(internal_vip)
+    client = client_factory()
+    time.sleep(1)
+    pgid = glance_api_pgid(holder)
+    t0 = time.monotonic()
+    labclient.on_host(holder, f"kill -KILL -- -{pgid}")
+    # restarted in place or VIP moved: either way the service answers again
+    wait_for(lambda: labclient.healthcheck(internal_vip) == 200 and time.monotonic() - t0 > 1,
+             timeout=60, step=0.2, what="VIP answering after glance-api was killed")
+    time.sleep(2)
+    rep = client.stop(t0)
+    report("sigkill glance-api", rep)
+    assert rep.outage() < 30
+    # the killed instance is running again (recovered by Pacemaker, not left failed)
+    wait_for(lambda: holder in next(n for r, n in labclient.cluster_state().active.items()
+                                    if r not in labclient.cluster_state().vips),
+             timeout=60, step=1, what=f"glance-api running again on {holder}")
+
+
+def test_store_read_only_on_vip_holder_moves_the_vip(client_factory, internal_vip):
+    holder = holder_of(internal_vip)
+    client = client_factory()
+    time.sleep(1)
+    t0 = time.monotonic()
+    labclient.on_host(holder, "mount -o remount,bind,ro /var/lib/glance/images")
+    try:
+        new = wait_for(lambda: [h for h in vip_holders_by_namespace(internal_vip) if h != holder],
+                       timeout=60, step=0.5, what="VIP leaving the node whose store is read-only")
+        time.sleep(2)
+        rep = client.stop(t0)
+        report("store read-only", rep)
+        assert holder not in vip_holders_by_namespace(internal_vip)
+        assert labclient.healthcheck(internal_vip) == 200
+        print(f"VIP moved {holder} -> {new}")
+    finally:
+        labclient.on_host(holder, "mount -o remount,bind,rw /var/lib/glance/images")
+
+
+@pytest.mark.parametrize("service", ["mariadb", "keystone"])
+def test_shared_dependency_down_causes_no_failover_storm(service, internal_vip):
+    holder = holder_of(internal_vip)
+    watch = VipWatch(internal_vip, arp=False)
+    watch.start()
+    labclient.on_host("controller", f"systemctl stop {service}")
+    try:
+        time.sleep(25)  # several monitor intervals
+        assert {tuple(h) for _, h in watch.samples} == {(holder,)}, "the VIP wandered"
+        assert labclient.healthcheck(internal_vip) == 200
+    finally:
+        labclient.on_host("controller", f"systemctl start {service}")
+        watch.stop()
+    s = labclient.cluster_state()
+    assert not s.failed, s.failed
+
+
+def test_planned_standby_loses_no_request(client_factory, internal_vip):
+    holder = holder_of(internal_vip)
+    client = client_factory(retries=1)
+    time.sleep(1)
+    t0 = time.monotonic()
+    labclient.on_host(holder, f"crm node standby {holder}")
+    try:
+        wait_for(lambda: vip_holders_by_namespace(internal_vip) not in ([], [holder]), timeout=30,
+                 step=0.1, what="VIP moved off the standby node")
+        time.sleep(3)
+        rep = client.stop(t0)
+        report("standby", rep)
+        assert rep.failed_requests == 0, [a for a in rep.attempts if not a.ok]
+        assert rep.outage() <= 1.0
+        moved_to = holder_of(internal_vip)
+    finally:
+        labclient.on_host(holder, f"crm node online {holder}")
+    # the node's return moves nothing back (stickiness)
+    time.sleep(10)
+    assert holder_of(internal_vip) == moved_to
+
+
+def fenced(host: str, since: float) -> bool:
+    out = labclient.on_host(next(h for h in GLANCE_HOSTS if h != host),
+                            f"stonith_admin --history {host} --output-as=xml", check=False)
+    return 'status="success"' in out or "state=\"done\"" in out
+
+
+def test_hard_crash_of_vip_holder_is_fenced_and_rejoins(client_factory, internal_vip):
+    holder = holder_of(internal_vip)
+    client = client_factory()
+    time.sleep(1)
+    t0 = time.monotonic()
+    lab.power_off(lab.host_by_name(holder))
+    wait_for(lambda: [h for h in vip_holders_by_namespace(internal_vip) if h != holder], timeout=60,
+             step=0.1, what="VIP on a survivor")
+    wait_for(lambda: labclient.healthcheck(internal_vip) == 200, timeout=30, step=0.1, what="VIP answering")
+    time.sleep(2)
+    rep = client.stop(t0)
+    report("hard crash", rep)
+    assert rep.outage() < 20
+    wait_for(lambda: fenced(holder, t0), timeout=60, step=1, what=f"{holder} fenced")
+    # "power on" comes from the fencing device's reboot; the host rejoins by itself
+    wait_for(lambda: holder in labclient.cluster_state().nodes_online, timeout=120, step=2,
+             what=f"{holder} back online")
+
+
+def test_partitioned_node_stops_and_the_vip_is_never_held_twice(internal_vip):
+    holder = holder_of(internal_vip)
+    watch = VipWatch(internal_vip, arp=True)
+    watch.start()
+    host = lab.host_by_name(holder)
+    lab.cut_link(host, up=False)
+    try:
+        wait_for(lambda: [h for h in vip_holders_by_namespace(internal_vip) if h != holder], timeout=60,
+                 step=0.2, what="VIP on the majority side")
+        wait_for(lambda: holder not in vip_holders_by_namespace(internal_vip), timeout=30, step=0.2,
+                 what="isolated node without the VIP")
+        time.sleep(5)
+    finally:
+        watch.stop()
+        lab.cut_link(host, up=True)
+    assert watch.max_holders <= 1, watch.samples
+    assert watch.max_arp_macs <= 1
+    wait_for(lambda: holder in labclient.cluster_state().nodes_online, timeout=180, step=2,
+             what=f"{holder} back after the link returns")
+
+
+def test_upload_cut_by_failover_never_leaves_wrong_data_active(conn, internal_vip):
+    import threading
+
+    import requests
+
+    data = labclient.generated_image(size=96 << 20, seed=b"cut-upload")
+    image = conn.image.create_image(name="glance-ha-cut-upload", disk_format="raw",
+                                    container_format="bare", allow_duplicates=True)
+    token = conn.session.get_token()
+    holder = holder_of(internal_vip)
+    outcome = {}
+
+    def upload():
+        def slow():
+            for i in range(0, len(data), 1 << 20):
+                yield data[i:i + (1 << 20)]
+                time.sleep(0.02)
+        try:
+            r = requests.put(f"http://{internal_vip}:9292/v2/images/{image.id}/file", data=slow(),
+                             headers={"X-Auth-Token": token, "Content-Type": "application/octet-stream"},
+                             timeout=30)
+            outcome["status"] = r.status_code
+        except requests.RequestException as e:
+            outcome["error"] = str(e)
+
+    t = threading.Thread(target=upload)
+    t.start()
+    time.sleep(0.7)
+    lab.power_off(lab.host_by_name(holder))
+    t.join(timeout=60)
+    try:
+        first = conn.image.get_image(image.id)
+        print(f"\n[cut upload] first upload: {outcome}; image {first.status}")
+        if first.status == "active":
+            assert first.hash_value == __import__("hashlib").sha512(data).hexdigest()
+        # the client retries with a new image: active, right checksum
+        wait_for(lambda: labclient.healthcheck(internal_vip) == 200, timeout=60, step=0.2, what="VIP back")
+        again = conn.image.create_image(name="glance-ha-cut-upload-retry", data=data, disk_format="raw",
+                                        container_format="bare", allow_duplicates=True, wait=True)
+        again = conn.image.get_image(again.id)
+        assert again.status == "active"
+        got = b"".join(conn.image.download_image(again, stream=True).iter_content(1 << 20))
+        assert sha256(got) == sha256(data)
+        conn.image.delete_image(again, ignore_missing=True)
+    finally:
+        conn.image.delete_image(image.id, ignore_missing=True)
+        wait_for(lambda: holder in labclient.cluster_state().nodes_online, timeout=120, step=2,
+                 what=f"{holder} back after fencing")
+
+
+def test_rolling_restart_is_never_down_longer_than_one_vip_move(client_factory, internal_vip):
+    client = client_factory(retries=1)
+    time.sleep(1)
+    t0 = time.monotonic()
+    for host in GLANCE_HOSTS:
+        labclient.on_host(host, f"crm node standby {host}")
+        wait_for(lambda: host not in next(n for r, n in labclient.cluster_state().active.items()
+                                          if r not in labclient.cluster_state().vips),
+                 timeout=60, step=0.5, what=f"glance-api stopped on {host}")
+        labclient.on_host(host, f"crm node online {host}")
+        wait_for(lambda: host in next(n for r, n in labclient.cluster_state().active.items()
+                                      if r not in labclient.cluster_state().vips),
+                 timeout=60, step=0.5, what=f"glance-api running again on {host}")
+    rep = client.stop(t0)
+    report("rolling restart", rep)
+    assert rep.failed_requests == 0
+    # longest gap between two successes while the nodes took turns
+    oks = sorted(a.end for a in rep.attempts if a.ok)
+    gap = max(b - a for a, b in zip(oks, oks[1:]))
+    print(f"longest gap between successes: {gap:.2f} s")
+    assert gap <= 2.0
