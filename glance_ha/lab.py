@@ -129,10 +129,27 @@ def load_hosts() -> list[Host]:
 # ---------------------------------------------------------------------------------------------
 # checks
 # ---------------------------------------------------------------------------------------------
+def machine_netns() -> str:
+    """A name for the machine's own network namespace, so the overlap check reads the
+    machine's addresses even when the lab command runs inside the lab (molecule, tests).
+    The handle is only a name; nothing is added to that namespace."""
+    name = f"{PREFIX}-machine"
+    if netns_exists(name):
+        return name
+    mine = os.stat("/proc/self/ns/net").st_ino
+    for p in Path("/run/netns").glob("*") if Path("/run/netns").is_dir() else []:
+        if p.stat().st_ino == mine:
+            raise LabError(f"this command runs inside network namespace {p.name}: run `lab up` once from the machine's own namespace")
+    Path("/run/netns").mkdir(exist_ok=True)
+    run(["ip", "netns", "attach", name, str(os.getpid())])
+    return name
+
+
 def check_no_overlap() -> None:
     """Refuse to start if a lab network overlaps an address or route of the machine itself."""
-    addrs = json.loads(run(["ip", "-j", "addr", "show"], capture=True).stdout)
-    routes = json.loads(run(["ip", "-j", "route", "show", "table", "all"], capture=True).stdout)
+    own = ["ip", "-n", machine_netns(), "-j"]
+    addrs = json.loads(run(own + ["addr", "show"], capture=True).stdout)
+    routes = json.loads(run(own + ["route", "show", "table", "all"], capture=True).stdout)
     clashes = []
     for iface in addrs:
         for a in iface.get("addr_info", []):

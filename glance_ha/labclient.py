@@ -77,6 +77,11 @@ class ClusterState:
     def vip_holders(self) -> dict[str, list[str]]:
         return {rid: self.active.get(rid, []) for rid in self.vips}
 
+    def clone_nodes(self) -> list[str]:
+        """Nodes where the glance-api clone (the resource that is not a VIP) is active."""
+        nodes = [n for rid, ns in self.active.items() if rid not in self.vips for n in ns]
+        return sorted(nodes)
+
 
 def cluster_state(via: str | None = None) -> ClusterState:
     """crm_mon's and the CIB's view, read over ssh on the first glance host that answers."""

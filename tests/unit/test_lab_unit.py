@@ -10,9 +10,14 @@ import pytest
 from glance_ha import lab
 
 
+@pytest.fixture(autouse=True)
+def no_machine_handle(monkeypatch):
+    monkeypatch.setattr(lab, "machine_netns", lambda: "test-machine")
+
+
 def fake_ip(addrs, routes):
     def run(cmd, check=True, capture=False, **kw):
-        out = json.dumps(addrs if cmd[2] == "addr" else routes)
+        out = json.dumps(addrs if "addr" in cmd else routes)
         return subprocess.CompletedProcess(cmd, 0, stdout=out, stderr="")
     return run
 
