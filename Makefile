@@ -57,10 +57,12 @@ lab-purge:
 unit: venv
 	@$(PHASE) "unit tests" $(PY) -m pytest -q tests/unit
 
-# The lab's own tests plus the deployment's integration tests; molecule converges first.
-test-lab: lab-up
-	@$(PHASE) "molecule: converge, idempotence, verify" bash -c 'cd tests && $(ON_CONTROLLER) $(CURDIR)/$(VENV)/bin/molecule test -s default'
-	@$(PHASE) "integration tests against the lab" $(PY) -m pytest -q tests/lab
+# Fresh hosts (the base image is kept), molecule converges them with site.yml, checks
+# idempotence and verifies; then the integration tests run on the converged lab.
+test-lab:
+	@$(PHASE) "fresh lab hosts" bash -c '$(LAB) down && $(LAB) up'
+	@$(PHASE) "molecule: create, converge, idempotence, verify" bash -c 'cd tests && $(CURDIR)/$(PY) -m glance_ha.lab on-controller $(CURDIR)/$(VENV)/bin/molecule test -s default'
+	@$(PHASE) "integration tests against the lab" $(PY) -m pytest -q -p no:cacheprovider --timeout=900 tests/lab --ignore=tests/lab/ha
 
 test: host-deps venv
 	$(MAKE) --no-print-directory unit lint test-agent test-lab test-fence
