@@ -259,3 +259,60 @@ def fake_keystone():
     finally:
         keystone.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """Real MariaDB + Keystone on loopback and a glance-api config (shared by the integration
+    and Pacemaker tests); torn down by pid."""
+    from openstack_stack import Stack
+    running = Stack().up()
+    try:
+        yield running
+    finally:
+        running.down()
+
+
+class RealGlance(AgentEnv):
+    """The agent on Debian's real glance-api (binary by name, as the CIB would say)."""
+
+    def __init__(self, stack):
+        self.root = stack.root
+        AgentEnv.counter += 1
+        self.instance = "p_glance-api-int%d" % AgentEnv.counter
+        self.rsctmp = stack.root / ("rsctmp-%d" % AgentEnv.counter)
+        self.rsctmp.mkdir()
+        self.bindir = Path("/usr/bin")
+        self.binary = Path("/usr/bin/glance-api")
+        self.config = stack.glance_conf
+        self.store = stack.store
+        self.port = 19292
+        self.logfile = self.rsctmp / "agent.log"
+        self.params = {"config": str(self.config), "user": "glance"}
+
+    def processes(self):
+        alive = []
+        for pid in processes_under(str(self.config)):
+            try:
+                cmdline = Path("/proc/%d/cmdline" % pid).read_bytes().split(b"\0")
+                state = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z" and any(arg.endswith(b"glance-api") for arg in cmdline[:2]):
+                alive.append(pid)
+        return alive
+
+    def cleanup(self):
+        try:
+            self.run("stop", timeout=30)
+        finally:
+            kill_pids(self.processes())
+
+
+@pytest.fixture
+def real_glance(stack):
+    env = RealGlance(stack)
+    try:
+        yield env
+    finally:
+        env.cleanup()
