@@ -233,7 +233,11 @@ class Stack:
             project["project"]["id"], user["user"]["id"], roles[0]["id"]), headers=headers,
             timeout=30)
         assert response.status_code == 204, response.text
-        post("/services", {"service": {"name": "glance", "type": "image"}})
+        service = post("/services", {"service": {"name": "glance", "type": "image"}})
+        for interface in ("public", "internal", "admin"):
+            post("/endpoints", {"endpoint": {
+                "service_id": service["service"]["id"], "interface": interface,
+                "region_id": "RegionOne", "url": "http://127.0.0.1:%d" % GLANCE_PORT}})
 
     # ---- glance-api (configured and its DB synced; the agent starts it)
 
@@ -265,11 +269,10 @@ class Stack:
         for path in (base / "log").iterdir():
             chown(path, "glance")
 
-    def cli_env(self):
-        """Environment of the old way: the glance client with admin credentials."""
-        env = dict(os.environ)
-        env.update(OS_AUTH_URL=self.auth_url, OS_USERNAME="admin", OS_PASSWORD=ADMIN_PASSWORD,
-                   OS_PROJECT_NAME="admin", OS_USER_DOMAIN_NAME="Default",
-                   OS_PROJECT_DOMAIN_NAME="Default", OS_IDENTITY_API_VERSION="3",
-                   OS_IMAGE_URL="http://127.0.0.1:%d" % GLANCE_PORT)
-        return env
+    def cli_argv(self):
+        """The old way of monitoring: the glance client, credentials on its command line (as
+        the shell agent passes them), image endpoint from the Keystone catalog."""
+        return ["glance", "--os-auth-url", self.auth_url, "--os-username", "admin",
+                "--os-password", ADMIN_PASSWORD, "--os-project-name", "admin",
+                "--os-user-domain-name", "Default", "--os-project-domain-name", "Default",
+                "image-list"]
