@@ -1,0 +1,539 @@
+"""The agent against the fake glance-api: every path of start, stop, monitor and validate-all."""
+import json
+import os
+import pwd
+import signal
+import stat
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import (AGENT, DTD, OCF_ERR_CONFIGURED, OCF_ERR_GENERIC, OCF_ERR_INSTALLED,
+                      OCF_ERR_UNIMPLEMENTED, OCF_NOT_RUNNING, OCF_SUCCESS, kill_pids)
+
+# Parameters of openstack-resource-agents' shell ocf/glance-api and their defaults (None: no
+# default there). An existing CIB must keep working when the file is swapped.
+ORIGINAL_PARAMETERS = {
+    "binary": "glance-api",
+    "config": "/etc/glance/glance-api.conf",
+    "user": "glance",
+    "pid": "$HA_RSCTMP/$OCF_RESOURCE_INSTANCE.pid",
+    "os_username": None,
+    "os_password": None,
+    "os_tenant_name": None,
+    "os_auth_url": None,
+    "client_binary": "glance",
+    "additional_parameters": None,
+}
+
+
+def metadata():
+    out = subprocess.run([str(AGENT), "meta-data"], capture_output=True, text=True, check=True,
+                         env={"PATH": "/usr/bin:/bin", "OCF_ROOT": "/usr/lib/ocf"})
+    return out.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# meta-data, usage, unknown action
+
+def test_metadata_is_valid_against_the_ocf_dtd(tmp_path):
+    (tmp_path / "md.xml").write_text(metadata())
+    lint = subprocess.run(["xmllint", "--noout", "--dtdvalid", DTD, str(tmp_path / "md.xml")],
+                          capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stderr
+
+
+def test_metadata_keeps_every_original_parameter_and_default():
+    root = ET.fromstring(metadata())
+    params = {p.get("name"): p for p in root.iter("parameter")}
+    for name, default in ORIGINAL_PARAMETERS.items():
+        assert name in params, name
+        content = params[name].find("content")
+        assert content.get("default") in (default, "" if default is None else default), name
+        assert params[name].get("required", "0") == "0", name
+
+
+def test_metadata_marks_unsafe_parameters_deprecated_and_timeouts_have_units():
+    root = ET.fromstring(metadata())
+    params = {p.get("name"): p for p in root.iter("parameter")}
+    for name in ("os_username", "os_password", "os_tenant_name", "os_auth_url", "client_binary"):
+        assert params[name].find("shortdesc").text.startswith("Deprecated"), name
+    for name in ("binary", "config", "auth_config", "store_mountpoint"):
+        assert not params[name].find("shortdesc").text.startswith("Deprecated"), name
+    actions = {(a.get("name"), a.get("depth")) for a in root.iter("action")}
+    assert {("start", None), ("stop", None), ("monitor", "0"), ("monitor", "10"),
+            ("validate-all", None), ("meta-data", None)} <= actions
+    for action in root.iter("action"):
+        assert action.get("timeout").endswith("s"), action.attrib
+    assert params["http_timeout"].find("content").get("type") == "integer"
+
+
+def test_usage_and_unknown_action(ra):
+    assert ra.run("usage").rc == OCF_SUCCESS
+    assert "start" in ra.run("usage").stdout
+    result = ra.run("frobnicate")
+    assert result.rc == OCF_ERR_UNIMPLEMENTED
+    assert "frobnicate" in result.reason
+
+
+# ---------------------------------------------------------------------------------------------
+# start / monitor / stop on a healthy glance-api
+
+def test_start_monitor_stop_cycle(ra):
+    assert ra.run("monitor", interval=0).rc == OCF_NOT_RUNNING  # probe on a stopped node
+    result = ra.run("start")
+    assert result.rc == OCF_SUCCESS, result
+    pid = ra.pid()
+    # dropped privileges itself, in its own session (so the group holds the workers)
+    assert os.stat("/proc/%d" % pid).st_uid == pwd.getpwnam("glance").pw_uid
+    assert os.getsid(pid) == pid and os.getpgid(pid) == pid
+    assert len(ra.processes()) == 3  # parent + 2 workers
+    for level in (0, 10):
+        assert ra.run("monitor", level=level).rc == OCF_SUCCESS
+    assert ra.run("monitor", interval=0).rc == OCF_SUCCESS  # probe on a running node
+    assert ra.run("status").rc == OCF_SUCCESS
+    again = ra.run("start")
+    assert again.rc == OCF_SUCCESS and ra.pid() == pid and len(ra.processes()) == 3
+    assert "already running" in ra.log()
+    assert ra.run("stop").rc == OCF_SUCCESS
+    assert ra.processes() == [] and not ra.pidfile.exists()
+    assert ra.run("monitor").rc == OCF_NOT_RUNNING
+    assert ra.run("stop").rc == OCF_SUCCESS  # stop when stopped
+
+
+def test_environment_of_glance_api_holds_no_monitor_password(ra):
+    ra.params.update(os_username="admin", os_password="topsecret", os_tenant_name="admin",
+                     os_auth_url="http://127.0.0.1:1/v3")
+    assert ra.run("start").rc == OCF_SUCCESS
+    environ = open("/proc/%d/environ" % ra.pid(), "rb").read()
+    assert b"topsecret" not in environ and b"OCF_RESKEY" not in environ
+
+
+def test_start_returns_only_once_the_api_answers(ra):
+    ra.write_config(fake={"startup_delay": "2"})
+    result = ra.run("start")
+    assert result.rc == OCF_SUCCESS and result.elapsed >= 2
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", ra.port, timeout=2)
+    conn.request("GET", "/healthcheck")
+    assert conn.getresponse().status == 200
+
+
+def test_start_fails_with_the_last_log_lines_when_glance_dies(ra):
+    ra.write_config(fake={"mode": "crash"})
+    result = ra.run("start")
+    assert result.rc == OCF_ERR_GENERIC
+    assert "the config is broken" in result.reason
+    assert result.elapsed < 10
+
+
+def test_start_that_never_gets_healthy_fails_within_its_timeout_and_cleans_up(ra):
+    ra.write_config(fake={"mode": "hung"})
+    result = ra.run("start", timeout=8)
+    assert result.rc == OCF_ERR_GENERIC
+    assert result.elapsed < 8
+    assert "did not become healthy" in result.reason
+    assert ra.processes() == []
+
+
+def test_default_pid_file_and_binary_name_like_the_original(ra):
+    params = {"config": str(ra.config)}  # binary found by name in PATH, user glance
+    result = ra.run("start", params=params)
+    assert result.rc == OCF_SUCCESS, result
+    assert (ra.rsctmp / (ra.instance + ".pid")).exists()
+    assert ra.run("monitor", params=params).rc == OCF_SUCCESS
+    assert ra.run("stop", params=params).rc == OCF_SUCCESS
+    assert ra.processes() == []
+
+
+def test_clone_instances_do_not_share_pid_files_or_state(ra):
+    assert ra.run("start", extra={"OCF_RESOURCE_INSTANCE": "p_glance-api:0"}).rc == OCF_SUCCESS
+    assert (ra.rsctmp / "p_glance-api:0.pid").exists()
+    other = ra.run("monitor", extra={"OCF_RESOURCE_INSTANCE": "p_glance-api:1"})
+    assert other.rc == OCF_NOT_RUNNING  # instance 1 does not claim instance 0's process
+    assert ra.run("stop", extra={"OCF_RESOURCE_INSTANCE": "p_glance-api:0"}).rc == OCF_SUCCESS
+
+
+def test_two_instances_per_node_are_refused(ra):
+    result = ra.run("validate-all", extra={"OCF_RESKEY_CRM_meta_clone_node_max": "2"})
+    assert result.rc == OCF_ERR_CONFIGURED and "clone-node-max" in result.reason
+
+
+# ---------------------------------------------------------------------------------------------
+# monitor failures
+
+def _spawn_own(ra, argv):
+    """A process we start ourselves, in its own session, its pid written to the pid file."""
+    proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    ra.pidfile.parent.mkdir(parents=True, exist_ok=True)
+    ra.pidfile.write_text("%d\n" % proc.pid)
+    return proc
+
+
+def test_hung_glance_fails_the_monitor_within_the_http_timeout(ra):
+    ra.write_config(fake={"mode": "hung"})
+    proc = _spawn_own(ra, [str(ra.binary), "--config-file", str(ra.config)])
+    try:
+        time.sleep(0.5)
+        ra.params["http_timeout"] = "2"
+        result = ra.run("monitor")
+        assert result.rc == OCF_ERR_GENERIC
+        assert "did not answer" in result.reason
+        assert 1.5 < result.elapsed < 5
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_unhealthy_answer_fails_and_missing_healthcheck_falls_back_to_versions(ra):
+    assert ra.run("start").rc == OCF_SUCCESS
+    ra.write_config(fake={"mode": "unhealthy"})
+    assert ra.run("stop").rc == OCF_SUCCESS
+    result = ra.run("start", timeout=5)
+    assert result.rc == OCF_ERR_GENERIC and "503" in result.reason
+    ra.write_config(fake={"mode": "no_healthcheck"})
+    assert ra.run("start").rc == OCF_SUCCESS
+    assert ra.run("monitor").rc == OCF_SUCCESS
+
+
+def test_dead_glance_is_not_running(ra):
+    assert ra.run("start").rc == OCF_SUCCESS
+    kill_pids(ra.processes())
+    time.sleep(0.2)
+    assert ra.run("monitor").rc == OCF_NOT_RUNNING
+    assert ra.run("monitor", interval=0).rc == OCF_NOT_RUNNING
+    assert ra.run("stop").rc == OCF_SUCCESS
+
+
+def test_wrong_process_in_pid_file_is_not_glance_and_is_left_alone(ra):
+    proc = _spawn_own(ra, ["sleep", "300"])
+    try:
+        assert ra.run("monitor").rc == OCF_NOT_RUNNING
+        assert "not glance-api" in ra.log()
+        assert ra.run("stop").rc == OCF_SUCCESS
+        assert proc.poll() is None  # stop did not kill somebody else's process
+        result = ra.run("start")
+        assert result.rc == OCF_SUCCESS and ra.pid() != proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_stale_pid_file(ra):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    ra.pidfile.parent.mkdir(parents=True, exist_ok=True)
+    ra.pidfile.write_text("%d\n" % dead.pid)
+    assert ra.run("monitor").rc == OCF_NOT_RUNNING
+    assert ra.run("stop").rc == OCF_SUCCESS
+    ra.pidfile.write_text("%d\n" % dead.pid)
+    assert ra.run("start").rc == OCF_SUCCESS
+    assert ra.pid() != dead.pid and ra.run("monitor").rc == OCF_SUCCESS
+    ra.pidfile.write_text("garbage\n")
+    assert ra.run("monitor").rc == OCF_NOT_RUNNING
+
+
+def test_workers_left_behind_are_a_failure_and_stop_removes_them(ra):
+    assert ra.run("start").rc == OCF_SUCCESS
+    parent = ra.pid()
+    os.kill(parent, signal.SIGKILL)
+    time.sleep(0.3)
+    workers = ra.processes()
+    assert len(workers) == 2 and parent not in workers
+    for interval in (10, 0):  # recurring monitor and probe: failed, so Pacemaker runs stop
+        result = ra.run("monitor", interval=interval)
+        assert result.rc == OCF_ERR_GENERIC and "workers" in result.reason
+    assert ra.run("stop").rc == OCF_SUCCESS
+    assert ra.processes() == []
+    assert ra.run("monitor").rc == OCF_NOT_RUNNING
+
+
+def test_stop_escalates_to_sigkill_before_the_timeout(ra):
+    ra.write_config(fake={"ignore_term": "true"})
+    assert ra.run("start").rc == OCF_SUCCESS
+    assert len(ra.processes()) == 3
+    result = ra.run("stop", timeout=8)
+    assert result.rc == OCF_SUCCESS, result
+    assert result.elapsed < 8
+    assert ra.processes() == []
+    assert "SIGKILL" in ra.log()
+
+
+def test_stop_with_the_binary_gone_and_with_bad_parameters(ra):
+    assert ra.run("start").rc == OCF_SUCCESS
+    ra.binary.rename(ra.binary.with_name("glance-api.moved"))
+    try:
+        ra.params["http_timeout"] = "soon"
+        result = ra.run("stop")
+        assert result.rc == OCF_SUCCESS, result
+        assert ra.processes() == []
+    finally:
+        ra.binary.with_name("glance-api.moved").rename(ra.binary)
+
+
+def test_sigstop_frozen_glance_fails_within_one_interval_plus_timeout(ra):
+    assert ra.run("start").rc == OCF_SUCCESS
+    pids = ra.processes()
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        # the monitor op of the CIB: interval 5s, timeout 20s
+        result = ra.run("monitor", level=10, interval=5, timeout=20)
+        assert result.rc == OCF_ERR_GENERIC
+        assert result.elapsed < 5 + 20
+        # only the workers frozen (parent looks fine): the HTTP check still catches it
+        os.kill(ra.pid(), signal.SIGCONT)
+        ra.params["http_timeout"] = "2"
+        result = ra.run("monitor", interval=5, timeout=20)
+        assert result.rc == OCF_ERR_GENERIC and "did not answer" in result.reason
+        assert result.elapsed < 5
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    assert ra.run("monitor").rc == OCF_SUCCESS
+
+
+# ---------------------------------------------------------------------------------------------
+# level 10: the image store
+
+def test_store_missing_fails_level_10_only(ra):
+    assert ra.run("start").rc == OCF_SUCCESS
+    ra.store.rename(ra.root / "images.away")
+    assert ra.run("monitor", level=0).rc == OCF_SUCCESS
+    result = ra.run("monitor", level=10)
+    assert result.rc == OCF_ERR_GENERIC and str(ra.store) in result.reason
+    (ra.root / "images.away").rename(ra.store)
+    assert ra.run("monitor", level=10).rc == OCF_SUCCESS
+
+
+def test_store_not_writable_by_the_glance_user_fails_although_root_could(ra):
+    assert ra.run("start").rc == OCF_SUCCESS
+    os.chown(ra.store, 0, 0)
+    ra.store.chmod(0o755)
+    assert os.access(ra.store, os.W_OK)  # root may: the check must be made as glance
+    result = ra.run("monitor", level=10)
+    assert result.rc == OCF_ERR_GENERIC and "glance" in result.reason
+    glance = pwd.getpwnam("glance")
+    os.chown(ra.store, glance.pw_uid, glance.pw_gid)
+    assert ra.run("monitor", level=10).rc == OCF_SUCCESS
+    assert os.listdir(ra.store) == []  # the write probe cleaned up after itself
+
+
+def _in_private_mount(store, options):
+    """Run the agent in a private mount namespace with a tmpfs on the store (so no mount leaks
+    into the machine's namespace)."""
+    glance = pwd.getpwnam("glance")
+    script = ("mount -t tmpfs -o %s,mode=0755,uid=%d,gid=%d gha-store %s && exec \"$@\""
+              % (options, glance.pw_uid, glance.pw_gid, store))
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
+
+
+def test_read_only_store_fails_level_10(ra):
+    assert ra.run("start").rc == OCF_SUCCESS
+    read_only = ra.run("monitor", level=10, wrapper=_in_private_mount(ra.store, "ro"))
+    assert read_only.rc == OCF_ERR_GENERIC
+    assert "Read-only file system" in read_only.reason
+    read_write = ra.run("monitor", level=10, wrapper=_in_private_mount(ra.store, "rw"))
+    assert read_write.rc == OCF_SUCCESS, read_write
+
+
+def test_store_must_be_on_store_mountpoint(ra):
+    assert ra.run("start").rc == OCF_SUCCESS
+    ra.params["store_mountpoint"] = str(ra.store)
+    result = ra.run("monitor", level=10)  # not mounted: writing there would fill the local disk
+    assert result.rc == OCF_ERR_GENERIC and "store_mountpoint" in result.reason
+    mounted = ra.run("monitor", level=10, wrapper=_in_private_mount(ra.store, "rw"))
+    assert mounted.rc == OCF_SUCCESS, mounted
+
+
+def test_every_file_backend_of_enabled_backends_is_checked(ra):
+    glance = pwd.getpwnam("glance")
+    fast = ra.root / "fast"
+    fast.mkdir()
+    os.chown(fast, glance.pw_uid, glance.pw_gid)
+    ra.write_config(DEFAULT={"enabled_backends": "fast:file, slow:file, web:http"},
+                    fast={"filesystem_store_datadir": str(fast)},
+                    slow={"filesystem_store_datadir": str(ra.root / "slow")})
+    assert ra.run("start").rc == OCF_SUCCESS
+    result = ra.run("monitor", level=10)
+    assert result.rc == OCF_ERR_GENERIC and str(ra.root / "slow") in result.reason
+    (ra.root / "slow").mkdir()
+    os.chown(ra.root / "slow", glance.pw_uid, glance.pw_gid)
+    assert ra.run("monitor", level=10).rc == OCF_SUCCESS
+
+
+# ---------------------------------------------------------------------------------------------
+# level 20: Keystone token, cached
+
+def _with_keystone(ra, keystone, password=None):
+    ra.write_config(
+        keystone_authtoken={"auth_url": keystone.url + "/v3", "username": "glance",
+                            "password": password or keystone.password,
+                            "project_name": "service", "user_domain_name": "Default",
+                            "project_domain_name": "Default"},
+        fake={"tokens_file": str(keystone.tokens)})
+
+
+def test_level_20_logs_in_once_and_reuses_the_cached_token(ra, fake_keystone):
+    _with_keystone(ra, fake_keystone)
+    assert ra.run("start").rc == OCF_SUCCESS
+    for _ in range(3):
+        result = ra.run("monitor", level=20)
+        assert result.rc == OCF_SUCCESS, result
+    assert fake_keystone.logins() == 1
+    token_file = ra.state_dir / "token.json"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(ra.state_dir.stat().st_mode) == 0o700
+    assert "s3cret" not in token_file.read_text()
+
+
+def test_level_20_renews_a_token_before_it_expires(ra, fake_keystone):
+    _with_keystone(ra, fake_keystone)
+    assert ra.run("start").rc == OCF_SUCCESS
+    assert ra.run("monitor", level=20).rc == OCF_SUCCESS
+    token_file = ra.state_dir / "token.json"
+    cached = json.loads(token_file.read_text())
+    cached["expires_at"] = time.time() + 200  # inside token_renew_before (300 s)
+    token_file.write_text(json.dumps(cached))
+    assert ra.run("monitor", level=20).rc == OCF_SUCCESS
+    assert fake_keystone.logins() == 2
+    assert json.loads(token_file.read_text())["token"] != cached["token"]
+
+
+def test_level_20_logs_in_again_when_glance_rejects_an_expired_token(ra, fake_keystone):
+    _with_keystone(ra, fake_keystone)
+    assert ra.run("start").rc == OCF_SUCCESS
+    assert ra.run("monitor", level=20).rc == OCF_SUCCESS
+    fake_keystone.tokens.write_text("")  # every issued token expired/revoked server side
+    assert ra.run("monitor", level=20).rc == OCF_SUCCESS
+    assert fake_keystone.logins() == 2
+
+
+def test_level_20_fails_when_glance_rejects_even_a_fresh_token(ra, fake_keystone):
+    _with_keystone(ra, fake_keystone)
+    ra.write_config(fake={"tokens_file": "/nonexistent"})  # glance cannot validate tokens
+    assert ra.run("start").rc == OCF_SUCCESS
+    result = ra.run("monitor", level=20)
+    assert result.rc == OCF_ERR_GENERIC and "401" in result.reason
+
+
+def test_level_20_keystone_down_is_logged_not_blamed_on_glance(ra, fake_keystone):
+    _with_keystone(ra, fake_keystone)
+    assert ra.run("start").rc == OCF_SUCCESS
+    fake_keystone.stop()
+    result = ra.run("monitor", level=20)
+    assert result.rc == OCF_SUCCESS
+    assert "unreachable" in ra.log()
+    ra.store.rename(ra.root / "gone")  # but the level-10 result still counts
+    assert ra.run("monitor", level=20).rc == OCF_ERR_GENERIC
+
+
+def test_level_20_wrong_password_is_logged(ra, fake_keystone):
+    _with_keystone(ra, fake_keystone, password="wrong")
+    assert ra.run("start").rc == OCF_SUCCESS
+    assert ra.run("monitor", level=20).rc == OCF_SUCCESS
+    assert "refused a token (HTTP 401)" in ra.log()
+
+
+def test_level_20_with_clouds_yaml(ra, fake_keystone):
+    clouds = ra.root / "clouds.yaml"
+    clouds.write_text("clouds:\n  monitor:\n    auth:\n      auth_url: %s\n      username: u\n"
+                      "      password: %s\n      project_name: p\n" % (fake_keystone.url,
+                                                                     fake_keystone.password))
+    clouds.chmod(0o600)
+    ra.write_config(fake={"tokens_file": str(fake_keystone.tokens)})
+    ra.params.update(auth_config=str(clouds), os_cloud="monitor")
+    assert ra.run("start").rc == OCF_SUCCESS
+    assert ra.run("monitor", level=20).rc == OCF_SUCCESS
+    assert fake_keystone.logins() == 1
+    ra.params["os_cloud"] = "nosuchcloud"
+    result = ra.run("validate-all")
+    assert result.rc == OCF_ERR_CONFIGURED and "os_cloud" in result.reason
+
+
+def test_level_20_with_deprecated_parameters_logs_the_deprecation_once(ra, fake_keystone):
+    ra.write_config(fake={"tokens_file": str(fake_keystone.tokens)})
+    ra.params.update(os_username="admin", os_password=fake_keystone.password,
+                     os_tenant_name="admin", os_auth_url=fake_keystone.url + "/v2.0/")
+    assert ra.run("start").rc == OCF_SUCCESS
+    for _ in range(2):
+        assert ra.run("monitor", level=20).rc == OCF_SUCCESS
+    log = ra.log()
+    assert log.count("parameter os_password is deprecated") == 1
+    login = json.loads(fake_keystone.logins_file.read_text().splitlines()[0])
+    assert login["scope"]["project"]["name"] == "admin"
+
+
+# ---------------------------------------------------------------------------------------------
+# validate-all and bad input: one reason naming the parameter and the fix
+
+@pytest.mark.parametrize("param, value, rc, named", [
+    ("config", "/nonexistent/glance-api.conf", OCF_ERR_CONFIGURED, "config"),
+    ("config", "relative/glance-api.conf", OCF_ERR_CONFIGURED, "config"),
+    ("user", "nosuchuser", OCF_ERR_CONFIGURED, "user"),
+    ("http_timeout", "soon", OCF_ERR_CONFIGURED, "http_timeout"),
+    ("http_timeout", "0", OCF_ERR_CONFIGURED, "http_timeout"),
+    ("token_renew_before", "-5", OCF_ERR_CONFIGURED, "token_renew_before"),
+    ("store_mountpoint", "mnt/images", OCF_ERR_CONFIGURED, "store_mountpoint"),
+    ("auth_config", "/nonexistent/clouds.yaml", OCF_ERR_CONFIGURED, "auth_config"),
+    ("binary", "/nonexistent/glance-api", OCF_ERR_INSTALLED, "binary"),
+])
+def test_bad_parameter(ra, param, value, rc, named):
+    ra.params[param] = value
+    if param == "auth_config":
+        ra.params["os_cloud"] = "monitor"
+    for action in ("validate-all", "start"):
+        result = ra.run(action)
+        assert result.rc == rc, (action, result)
+        assert named in result.reason and ("set" in result.reason or "fix" in result.reason)
+        assert len(result.reason.splitlines()) == 1
+    assert ra.processes() == []
+
+
+@pytest.mark.parametrize("port", ["http", "70000", ""])
+def test_bad_bind_port(ra, port):
+    ra.write_config(DEFAULT={"bind_port": port or "0"})
+    result = ra.run("validate-all")
+    assert result.rc == OCF_ERR_CONFIGURED
+    assert "bind_port" in result.reason and str(ra.config) in result.reason
+
+
+def test_config_unreadable_by_the_glance_user(ra):
+    ra.config.chmod(0o600)
+    result = ra.run("validate-all")
+    assert result.rc == OCF_ERR_CONFIGURED
+    assert "cannot read" in result.reason and "glance" in result.reason
+
+
+def test_config_not_an_ini_file(ra):
+    ra.config.write_text("this is not ini\n")
+    result = ra.run("validate-all")
+    assert result.rc == OCF_ERR_CONFIGURED and "config" in result.reason
+
+
+@pytest.mark.parametrize("level", ["deep", "-1"])
+def test_bad_check_level(ra, level):
+    assert ra.run("start").rc == OCF_SUCCESS
+    result = ra.run("monitor", level=level)
+    assert result.rc == OCF_ERR_CONFIGURED and "OCF_CHECK_LEVEL" in result.reason
+
+
+def test_level_20_without_credentials_names_the_fix(ra):
+    result = ra.run("validate-all", level=20)
+    assert result.rc == OCF_ERR_CONFIGURED
+    assert "keystone_authtoken" in result.reason and "password" in result.reason
+
+
+def test_missing_binary_probe_says_not_running(ra):
+    ra.params["binary"] = "/nonexistent/glance-api"
+    assert ra.run("monitor", interval=0).rc == OCF_NOT_RUNNING
+    tester = ra.run("monitor", interval=0, extra={"OCF_TESTER_FAIL_HAVE_BINARY": "1"})
+    assert tester.rc == OCF_NOT_RUNNING
+
+
+def test_probe_with_missing_config_says_not_running(ra):
+    ra.params["config"] = "/nonexistent/glance-api.conf"
+    assert ra.run("monitor", interval=0).rc == OCF_NOT_RUNNING
