@@ -125,6 +125,20 @@ class LabPower:
 
     def off(self, plug: str) -> None:
         lab.power_off(lab.host_by_name(plug))
+        reap_children()
+
+
+def reap_children() -> None:
+    """Collect the exit of the hosts' launchers (children of this daemon since it powered them
+    on): lab.power_on keeps no handle on them. Runs under the power lock, when no other child of
+    ours is being waited for."""
+    for _ in range(1000):
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 class RequestRefused(Exception):

@@ -7,7 +7,9 @@ against the real BMC server class on 127.0.0.1 with a recording power backend; t
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,64 @@ def run_agent(*args: str, stdin: str | None = None, timeout: float = 30,
     """The agent with options as arguments, or (no arguments) as name=value lines on stdin."""
     return subprocess.run([*prefix, str(AGENT), *args], input=stdin if stdin is not None else "",
                           capture_output=True, text=True, timeout=timeout)
+
+
+# ---------------------------------------------------------------------------------------------
+# the lab (GLANCE_HA_LAB_PREFIX / GLANCE_HA_LAB_DIR choose which one)
+# ---------------------------------------------------------------------------------------------
+AGENT_PATH_ON_HOSTS = "/usr/sbin/fence_lab"
+KEY_FILE_ON_HOSTS = "/etc/pacemaker/fence_lab.key"
+
+
+def lab_key_file() -> Path:
+    return bmc.secret_path()
+
+
+def on_controller_ns() -> tuple[str, ...]:
+    """Prefix that runs a local command in the controller's network namespace (lab traffic only)."""
+    return ("ip", "netns", "exec", f"{bmc.lab.PREFIX}-controller")
+
+
+def ssh(host: str, command: str, input: str | None = None, timeout: float = 60,
+        check: bool = True) -> subprocess.CompletedProcess:
+    """A shell command on a lab host, over ssh across the lab bridge."""
+    r = subprocess.run(bmc.lab.ssh_cmd(bmc.lab.host_by_name(host), command), input=input,
+                       capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{host}: `{command}` exited {r.returncode}: {r.stderr.strip() or r.stdout.strip()}")
+    return r
+
+
+def install_agent(host: str) -> None:
+    """What the cluster role does for the lab device: the agent 0755, the secret 0400, root's."""
+    ssh(host, f"cat > {AGENT_PATH_ON_HOSTS}.new && chmod 0755 {AGENT_PATH_ON_HOSTS}.new && "
+              f"mv {AGENT_PATH_ON_HOSTS}.new {AGENT_PATH_ON_HOSTS}", input=AGENT.read_text())
+    ssh(host, f"umask 077 && mkdir -p /etc/pacemaker && cat > {KEY_FILE_ON_HOSTS}.new && "
+              f"chmod 0400 {KEY_FILE_ON_HOSTS}.new && mv {KEY_FILE_ON_HOSTS}.new {KEY_FILE_ON_HOSTS}",
+        input=lab_key_file().read_text())
+
+
+def netns_inode(host: str) -> int | None:
+    try:
+        return Path(f"/run/netns/{bmc.lab.PREFIX}-{host}").stat().st_ino
+    except FileNotFoundError:
+        return None
+
+
+def wait_for(predicate, timeout: float, step: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(step)
+    raise AssertionError(f"{what}: not true after {timeout} s (last: {last!r})")
+
+
+def ensure_lab_up() -> None:
+    """`lab up` is idempotent: it leaves running hosts alone and starts the BMC if it is not."""
+    r = subprocess.run([sys.executable, "-m", "glance_ha.lab", "up"], cwd=REPO, capture_output=True,
+                       text=True, timeout=900)
+    if r.returncode != 0:
+        raise AssertionError(f"lab up failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
