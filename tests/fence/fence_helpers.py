@@ -6,6 +6,7 @@ against the real BMC server class on 127.0.0.1 with a recording power backend; t
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -120,11 +121,20 @@ def install_agent(host: str) -> None:
         input=lab_key_file().read_text())
 
 
-def netns_inode(host: str) -> int | None:
-    try:
-        return Path(f"/run/netns/{bmc.lab.PREFIX}-{host}").stat().st_ino
-    except FileNotFoundError:
-        return None
+def netns_exists(host: str) -> bool:
+    return Path(f"/run/netns/{bmc.lab.PREFIX}-{host}").exists()
+
+
+def bmc_log_size() -> int:
+    return bmc.log_path().stat().st_size
+
+
+def bmc_actions_since(offset: int, plug: str) -> list[str]:
+    """The power actions the lab BMC performed on plug since the log had offset bytes."""
+    with bmc.log_path().open("rb") as f:
+        f.seek(offset)
+        lines = f.read().decode(errors="replace").splitlines()
+    return [m.group(1) for m in (re.search(rf"bmc: \S+ (on|off|reboot) {plug}: ", line) for line in lines) if m]
 
 
 def wait_for(predicate, timeout: float, step: float = 0.2, what: str = "condition"):
