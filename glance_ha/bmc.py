@@ -19,6 +19,9 @@ Protocol: one request per TCP connection, one JSON object per line.
 The shared secret ($GLANCE_HA_LAB_DIR/secrets/fence_lab, 0600, generated when missing) never
 crosses the wire, and a request cannot be replayed on another connection.
 
+A host this BMC powered off boots again no sooner than GLANCE_HA_LAB_BMC_MIN_OFF seconds (10)
+after, as a real server takes its time; "on" answers at once (see BmcServer.power_on).
+
     python -m glance_ha.bmc start | stop | status | serve
 """
 
@@ -52,6 +55,10 @@ REQUEST_TIMEOUT = 10.0  # seconds a client has to send its request once connecte
 POWER_LOCK_TIMEOUT = 60.0  # seconds a request waits for another power operation to finish
 BOOT_START_TIMEOUT = 10.0  # seconds "on" waits for the host's first process to appear
 MAX_CONNECTIONS = 16
+# Seconds a host powered off by this BMC stays off before it boots again (see
+# BmcServer.power_on): above the cluster's failure detection, corosync's defaults included
+# (token 3000 ms + 650 ms per node past two, consensus 1.2 x token: about 8 s for 3 nodes).
+MIN_OFF_TIME = float(os.environ.get("GLANCE_HA_LAB_BMC_MIN_OFF", "10"))
 MAX_LINE = 4096
 
 
@@ -149,16 +156,24 @@ class BmcServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], backend: PowerBackend, secret: bytes):
+    def __init__(self, address: tuple[str, int], backend: PowerBackend, secret: bytes,
+                 min_off_time: float = 0.0):
         self.backend = backend
         self.secret = secret
+        self.min_off_time = min_off_time
         self.power_lock = threading.Lock()  # one power operation at a time, as lab.py assumes
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.powered_off_at: dict[str, float] = {}  # by this BMC, time.monotonic()
+        self.pending_boots: dict[str, threading.Timer] = {}
         super().__init__(address, BmcHandler)
+
+    def status(self, plug: str) -> str:
+        # a host whose boot is pending is powered on, as a real one is during its firmware's POST
+        return "on" if plug in self.pending_boots else self.backend.status(plug)
 
     def perform(self, action: str, plug: str) -> dict:
         if action == "list":
-            return {"ok": True, "plugs": {p: self.backend.status(p) for p in self.backend.plugs()}}
+            return {"ok": True, "plugs": {p: self.status(p) for p in self.backend.plugs()}}
         if plug not in self.backend.plugs():
             raise RequestRefused(f"unknown plug {plug!r}; plugs: {', '.join(self.backend.plugs())}")
         if action != "status":
@@ -166,12 +181,63 @@ class BmcServer(socketserver.ThreadingTCPServer):
                 raise RequestRefused(f"another power operation has been running for {POWER_LOCK_TIMEOUT:.0f} s")
             try:
                 if action in ("off", "reboot"):
+                    self.cancel_boot(plug)
                     self.backend.off(plug)
+                    self.powered_off_at[plug] = time.monotonic()
                 if action in ("on", "reboot"):
-                    self.backend.on(plug)
+                    self.power_on(plug)
             finally:
                 self.power_lock.release()
-        return {"ok": True, "status": self.backend.status(plug)}
+        return {"ok": True, "status": self.status(plug)}
+
+    def power_on(self, plug: str) -> None:
+        """On at once, but a host this BMC powered off boots no sooner than min_off_time after.
+
+        A real server takes far longer than the cluster's failure detection to come back from a
+        power cycle; a lab host would be back in a second. Rejoining before the survivors have
+        seen it leave (token + consensus), it receives the notice of its own fencing and
+        Pacemaker stops on it for good ("We were allegedly just fenced"). The request still
+        answers at once: fencing is not slowed down."""
+        if plug in self.pending_boots or self.backend.status(plug) == "on":
+            return
+        wait = self.powered_off_at.get(plug, float("-inf")) + self.min_off_time - time.monotonic()
+        if wait <= 0:
+            self.backend.on(plug)
+            return
+        timer = threading.Timer(wait, self.boot_later, args=(plug,))
+        timer.daemon = True
+        self.pending_boots[plug] = timer
+        timer.start()
+        lab.log(f"bmc: {plug} powered on, boots in {wait:.1f} s (at least {self.min_off_time:g} s off)")
+
+    def boot_later(self, plug: str) -> None:
+        if not self.power_lock.acquire(timeout=POWER_LOCK_TIMEOUT):
+            lab.log(f"bmc: {plug}: boot abandoned, the power lock stayed taken {POWER_LOCK_TIMEOUT:.0f} s")
+            self.pending_boots.pop(plug, None)
+            return
+        try:
+            if self.pending_boots.get(plug) is not threading.current_thread():
+                return  # cancelled by an off meanwhile
+            try:
+                self.backend.on(plug)
+                lab.log(f"bmc: {plug} booting")
+            except (lab.LabError, subprocess.CalledProcessError) as e:
+                lab.log(f"bmc: {plug}: boot failed: {e}")
+            finally:
+                del self.pending_boots[plug]
+        finally:
+            self.power_lock.release()
+
+    def cancel_boot(self, plug: str) -> None:
+        timer = self.pending_boots.pop(plug, None)
+        if timer:
+            timer.cancel()
+
+    def server_close(self) -> None:
+        for plug in list(self.pending_boots):
+            lab.log(f"bmc: {plug}: pending boot dropped, the BMC stops")
+            self.cancel_boot(plug)
+        super().server_close()
 
 
 class BmcHandler(socketserver.StreamRequestHandler):
@@ -325,7 +391,7 @@ def serve() -> None:
     """The daemon itself: in the BMC's namespace, until SIGTERM."""
     secret = read_secret(secret_path())
     lab.enter_netns(bmc_netns())
-    server = BmcServer((BMC_ADDRESS, BMC_PORT), LabPower(), secret)
+    server = BmcServer((BMC_ADDRESS, BMC_PORT), LabPower(), secret, min_off_time=MIN_OFF_TIME)
 
     def on_term(signum, frame):
         # shutdown() waits for serve_forever to return: it must run in another thread
@@ -336,7 +402,7 @@ def serve() -> None:
     tmp = pid_path().with_suffix(".tmp")
     tmp.write_text(f"{os.getpid()}\n")
     tmp.rename(pid_path())
-    lab.log(f"bmc: serving lab {lab.PREFIX} on {BMC_ADDRESS}:{BMC_PORT}")
+    lab.log(f"bmc: serving lab {lab.PREFIX} on {BMC_ADDRESS}:{BMC_PORT}, hosts off at least {MIN_OFF_TIME:g} s")
     try:
         server.serve_forever(poll_interval=0.5)
     finally:

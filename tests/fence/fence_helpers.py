@@ -44,10 +44,10 @@ class RecordingPower:
 
 
 class LoopbackBmc:
-    def __init__(self, secret: bytes):
+    def __init__(self, secret: bytes, min_off_time: float = 0.0):
         self.secret = secret
         self.power = RecordingPower()
-        self.server = bmc.BmcServer(("127.0.0.1", 0), self.power, secret)
+        self.server = bmc.BmcServer(("127.0.0.1", 0), self.power, secret, min_off_time=min_off_time)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
                                        daemon=True)
@@ -73,7 +73,8 @@ def key_file(tmp_path, secret) -> Path:
 
 
 @pytest.fixture
-def loopback_bmc(secret):
+def loopback_bmc(secret, monkeypatch):
+    monkeypatch.setattr(bmc.lab, "log", lambda msg: None)  # its threads may outlive a test's capture
     server = LoopbackBmc(secret)
     yield server
     server.close()

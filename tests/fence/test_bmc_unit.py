@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import stat
+import time
 
 import pytest
 
@@ -120,3 +121,38 @@ def test_stale_pid_file_is_not_a_running_bmc(tmp_path, monkeypatch):
     monkeypatch.setattr(lab, "LAB_DIR", tmp_path)
     (tmp_path / "bmc.pid").write_text(f"{os.getpid()}\n")  # alive, but not a BMC
     assert bmc.running_pid() is None
+
+
+@pytest.fixture
+def slow_boot_bmc(secret, monkeypatch):
+    """A BMC that keeps a host it powered off off for 0.5 s."""
+    from fence_helpers import LoopbackBmc
+    monkeypatch.setattr(lab, "log", lambda msg: None)
+    server = LoopbackBmc(secret, min_off_time=0.5)
+    yield server
+    server.close()
+
+
+def test_reboot_answers_at_once_and_boots_after_the_minimum_off_time(slow_boot_bmc, secret):
+    addr = ("127.0.0.1", slow_boot_bmc.port)
+    assert bmc.request(addr, secret, "reboot", "glance2") == {"ok": True, "status": "on"}
+    assert slow_boot_bmc.power.calls == [("off", "glance2")]  # powered, not booted yet
+    assert bmc.request(addr, secret, "list")["plugs"]["glance2"] == "on"
+    time.sleep(0.8)
+    assert slow_boot_bmc.power.calls == [("off", "glance2"), ("on", "glance2")]
+
+
+def test_off_cancels_a_pending_boot(slow_boot_bmc, secret):
+    addr = ("127.0.0.1", slow_boot_bmc.port)
+    bmc.request(addr, secret, "off", "glance1")
+    assert bmc.request(addr, secret, "on", "glance1")["status"] == "on"
+    assert bmc.request(addr, secret, "off", "glance1")["status"] == "off"
+    assert bmc.request(addr, secret, "on", "glance1")["status"] == "on"  # a new pending boot
+    time.sleep(0.8)
+    assert slow_boot_bmc.power.calls == [("off", "glance1"), ("off", "glance1"), ("on", "glance1")]
+
+
+def test_a_host_off_for_long_boots_at_once(slow_boot_bmc, secret):
+    slow_boot_bmc.power.state["glance3"] = "off"  # not powered off by this BMC
+    assert bmc.request(("127.0.0.1", slow_boot_bmc.port), secret, "on", "glance3")["status"] == "on"
+    assert slow_boot_bmc.power.calls == [("on", "glance3")]

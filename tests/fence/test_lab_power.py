@@ -106,5 +106,7 @@ def test_reboot_from_a_lab_host_with_the_installed_agent():
     r = ssh("glance1", "fence_lab", input=f"action=reboot\nip={bmc.BMC_ADDRESS}\nplug={VICTIM}\n")
     assert r.stdout.strip() == "Success: Rebooted"
     assert bmc_actions_since(log_at, VICTIM) == ["off", "on"]
-    assert lab.host_pids(host) and not old_pids & lab.host_pids(host)
+    assert not old_pids & lab.host_pids(host), "processes of the host survived its reboot"
+    # it boots once it has been off for the BMC's minimum off time
     wait_for(lambda: ssh_up(VICTIM), timeout=90, step=0.5, what=f"ssh to {VICTIM} after reboot")
+    assert not old_pids & lab.host_pids(host)
