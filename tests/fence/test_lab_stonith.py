@@ -55,12 +55,12 @@ def online(via: str = FENCER) -> list[str]:
     return sorted(n.get("name") for n in mon.iter("node") if n.get("online") == "true")
 
 
-def device_started(via: str = FENCER) -> bool:
+def device_started(device: str, via: str = FENCER) -> bool:
     try:
         mon = crm_mon(via)
     except (AssertionError, ET.ParseError):
         return False
-    return any(r.get("id") == DEVICE_ID and r.get("role") == "Started" and r.get("active") == "true"
+    return any(r.get("id") == device and r.get("role") == "Started" and r.get("active") == "true"
                for r in mon.iter("resource"))
 
 
@@ -75,11 +75,13 @@ def property_value(name: str) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(request):
+    """The id of a started fence_lab device on a healthy cluster of the glance hosts."""
     for name in NAMES:
         install_agent(name)
     made_cluster = ssh(FENCER, "systemctl is-active --quiet corosync", check=False).returncode != 0
     if made_cluster:
+        request.addfinalizer(remove_test_cluster)  # registered first: runs last, even if setup fails
         for name in NAMES:
             ssh(name, "cat > /etc/corosync/corosync.conf", input=corosync_conf())
         for name in NAMES:
@@ -87,26 +89,31 @@ def cluster():
             ssh(name, "systemctl enable --quiet corosync pacemaker && systemctl start --no-block corosync pacemaker")
     # a first DC election waits for dc-deadtime (20 s by default)
     wait_for(lambda: online() == NAMES, timeout=120, step=1, what=f"{NAMES} online with a DC")
-    old_stonith = property_value("stonith-enabled")
-    ssh(FENCER, "crm configure property stonith-enabled=true dc-deadtime=5s" if made_cluster
-        else "crm configure property stonith-enabled=true")
-    made_device = not fence_lab_devices()
-    if made_device:
+    if made_cluster:
+        ssh(FENCER, "crm configure property stonith-enabled=true dc-deadtime=5s")
+    else:
+        old_stonith = property_value("stonith-enabled")
+        if old_stonith not in (None, "true"):
+            request.addfinalizer(lambda: ssh(FENCER, f"crm configure property stonith-enabled={old_stonith}",
+                                             check=False))
+            ssh(FENCER, "crm configure property stonith-enabled=true")
+    if not fence_lab_devices():
+        request.addfinalizer(lambda: ssh(FENCER, f"crm resource stop {DEVICE_ID}; "
+                                                 f"crm configure delete --force {DEVICE_ID}", check=False))
         ssh(FENCER, f"crm configure {FENCE_DEVICE}")
     device = fence_lab_devices()[0]
+    wait_for(lambda: device_started(device), timeout=60, step=1, what=f"{device} started")
     # every node knows a device that can fence the victim
     for name in NAMES:
         wait_for(lambda: device in ssh(name, f"stonith_admin --list {VICTIM}", check=False).stdout,
                  timeout=60, step=1, what=f"{name}: {device} registered for {VICTIM}")
-    yield device
-    if made_device:
-        ssh(FENCER, f"crm resource stop {DEVICE_ID}; crm configure delete --force {DEVICE_ID}", check=False)
-    if made_cluster:
-        for name in NAMES:
-            ssh(name, "systemctl disable --quiet --now pacemaker corosync; "
-                      "rm -f /etc/corosync/corosync.conf /var/lib/pacemaker/cib/*", check=False, timeout=120)
-    elif old_stonith is not None:
-        ssh(FENCER, f"crm configure property stonith-enabled={old_stonith}", check=False)
+    return device
+
+
+def remove_test_cluster() -> None:
+    for name in NAMES:
+        ssh(name, "systemctl disable --quiet --now pacemaker corosync; "
+                  "rm -f /etc/corosync/corosync.conf /var/lib/pacemaker/cib/*", check=False, timeout=120)
 
 
 def test_agent_metadata_through_pacemaker(cluster):
@@ -128,7 +135,7 @@ def test_stonith_admin_reboot_fences_and_the_node_rejoins(cluster, capsys):
     assert r.returncode == 0, f"stonith_admin --reboot {VICTIM}: {r.stderr.strip()} {r.stdout.strip()}"
     fence_s = int(r.stdout.split("fence_ns=")[1].split()[0]) / 1e9
 
-    # really a power cycle: every old process gone, a new network namespace, the host booting
+    # really a power cycle through the lab BMC: every old process gone
     assert not old_pids & lab.host_pids(host), "processes of the fenced host survived"
     assert bmc_actions_since(log_at, VICTIM) == ["off", "on"]
     history = ssh(FENCER, f"stonith_admin --history {VICTIM}").stdout
@@ -139,7 +146,7 @@ def test_stonith_admin_reboot_fences_and_the_node_rejoins(cluster, capsys):
     wait_for(lambda: online(via=VICTIM) == NAMES and online() == NAMES, timeout=120, step=0.5,
              what=f"{VICTIM} back in the cluster")
     rejoin_s = time.monotonic() - t_fenced
-    wait_for(lambda: device_started(), timeout=60, step=1, what=f"{cluster} started")
+    wait_for(lambda: device_started(cluster), timeout=60, step=1, what=f"{cluster} started")
     with capsys.disabled():
         print(f"\nstonith_admin --reboot {VICTIM}: fenced in {fence_s:.2f} s (on {FENCER}); "
               f"{VICTIM} online in the cluster again {rejoin_s:.1f} s later")
