@@ -480,6 +480,19 @@ def wait_booted(hosts: list[Host], timeout: float = 120) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# the lab's BMC (glance_ha/bmc.py): out-of-band power control for the fence agent
+# ---------------------------------------------------------------------------------------------
+def start_bmc() -> None:
+    from glance_ha import bmc  # imported here: bmc builds on this module
+    bmc.start()
+
+
+def stop_bmc() -> None:
+    from glance_ha import bmc
+    bmc.stop()
+
+
+# ---------------------------------------------------------------------------------------------
 # whole lab
 # ---------------------------------------------------------------------------------------------
 def ensure_ssh_key() -> None:
@@ -509,6 +522,7 @@ def up() -> None:
     ensure_ssh_key()
     build_base()
     ensure_switch()
+    start_bmc()
     for host in hosts:
         # A host whose processes are gone but whose namespace or layer is left is repaired by a
         # clean power cycle; a running one is left alone.
@@ -526,6 +540,7 @@ def up() -> None:
 def down(purge: bool = False) -> None:
     hosts = load_hosts()
     (LAB_DIR / "READY").unlink(missing_ok=True)
+    stop_bmc()  # first: nothing powers a host on while the lab goes
     for host in hosts:
         power_off(host)
         if mounted(host.root):
