@@ -1,0 +1,234 @@
+"""Preflight checks of a glance-ha inventory, run on the deploy host before any host is touched.
+
+`check(settings)` takes plain data (what the `glance_ha_preflight` action plugin gathers from the
+inventory, or what a test builds) and returns the list of problems, each one line that names the
+inventory variable at fault and says how to fix it. It collects every problem instead of stopping
+at the first, so an operator fixes the inventory in one pass. It never raises on bad input: bad
+input is what it reports.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+# The variables an operator sets, named once so messages and the action plugin agree.
+INTERNAL_VIP = "glance_ha_internal_vip"
+INTERNAL_PREFIX = "glance_ha_internal_prefix"
+INTERNAL_ADDRESS = "glance_ha_internal_address"
+PUBLIC_VIP = "glance_ha_public_vip"
+PUBLIC_PREFIX = "glance_ha_public_prefix"
+PUBLIC_ADDRESS = "glance_ha_public_address"
+API_PORT = "glance_ha_api_port"
+TWO_NODE = "cluster_two_node"
+QDEVICE = "cluster_qdevice_host"
+STONITH = "ha_resources_stonith_enabled"
+FENCE_DEVICES = "ha_resources_fence_devices"
+
+#: Every secret the roles need, with what it is for (used in the message).
+PASSWORD_VARIABLES = {
+    "glance_ha_db_password": "the glance database user's password",
+    "glance_ha_service_password": "the glance service user's Keystone password",
+    "glance_ha_keystone_admin_password": "the Keystone admin password, used to create the glance "
+    "user and endpoints",
+}
+
+
+@dataclass
+class Node:
+    """One host of the glance group, as the inventory describes it."""
+
+    name: str
+    address: Any = ""
+    public_address: Any = ""
+
+
+@dataclass
+class Settings:
+    """The inventory values preflight judges (plain strings/ints as Ansible templated them)."""
+
+    nodes: list[Node] = field(default_factory=list)
+    glance_group: str = "glance"
+    internal_vip: Any = ""
+    internal_prefix: Any = 24
+    public_vip: Any = ""
+    public_prefix: Any = 24
+    api_port: Any = 9292
+    two_node: Any = False
+    qdevice_host: Any = ""
+    stonith_enabled: Any = True
+    fence_devices: list = field(default_factory=list)
+    passwords: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Settings":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["nodes"] = [n if isinstance(n, Node) else Node(**n) for n in data.get("nodes") or []]
+        if "node_names" in data:  # the action plugin's form: three parallel lists
+            names = list(data.get("node_names") or [])
+            addresses = list(data.get("node_addresses") or [])
+            public = list(data.get("node_public_addresses") or [])
+            addresses += [""] * (len(names) - len(addresses))
+            public += [""] * (len(names) - len(public))
+            known["nodes"] += [Node(*row) for row in zip(names, addresses, public)]
+        return cls(**known)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _is_set(value: Any) -> bool:
+    """A password flag: the action plugin passes whether a secret is set, never the secret."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "no", "0", "off", "none")
+    return bool(value)
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _prefix(value: Any, variable: str, errors: list[str]) -> int | None:
+    try:
+        prefix = int(value)
+    except (TypeError, ValueError):
+        prefix = -1
+    if not 1 <= prefix <= 32:
+        errors.append(f"{variable} {value!r} is not an IPv4 prefix length: use an integer 1-32 "
+                      f"(e.g. 24 for a /24 network)")
+        return None
+    return prefix
+
+
+def _address(value: Any, variable: str, errors: list[str]) -> ipaddress.IPv4Address | None:
+    try:
+        return ipaddress.IPv4Address(str(value).strip())
+    except ValueError:
+        errors.append(f"{variable} {value!r} is not an IPv4 address: set it to a dotted-quad "
+                      f"address such as 198.51.100.100")
+        return None
+
+
+def _check_vip(*, vip_var: str, vip: Any, prefix_var: str, prefix: Any, address_var: str,
+               nodes: list[Node], attr: str, required: bool, errors: list[str]) -> None:
+    """A VIP must be set (when required), parse, sit in every node's subnet and be no node's."""
+    if _blank(vip):
+        if required:
+            errors.append(f"{vip_var} is not set: set it in the inventory (group_vars/all) to a "
+                          f"free address in the glance nodes' {address_var} subnet")
+        return
+    address = _address(vip, vip_var, errors)
+    length = _prefix(prefix, prefix_var, errors)
+    if address is None or length is None:
+        return
+    node_addresses = {}
+    for node in nodes:
+        value = getattr(node, attr)
+        if _blank(value):
+            if address_var != INTERNAL_ADDRESS:  # a missing internal address is reported once
+                errors.append(f"{address_var} of {node.name} is not set, but {vip_var} is: set "
+                              f"{address_var} for {node.name} to its address in the VIP's "
+                              f"network")
+            continue
+        try:
+            node_addresses[node.name] = ipaddress.IPv4Address(str(value).strip())
+        except ValueError:
+            continue  # reported by the address checks
+    for name, node_address in node_addresses.items():
+        if node_address == address:
+            errors.append(f"{vip_var} {address} is the {address_var} of {name}: choose an address "
+                          f"that no host uses")
+    subnets = {ipaddress.IPv4Interface(f"{a}/{length}").network for a in node_addresses.values()}
+    for subnet in sorted(subnets):
+        if address not in subnet:
+            names = ", ".join(n for n, a in node_addresses.items() if a in subnet)
+            errors.append(f"{vip_var} {address} is outside the subnet {subnet} of {names} "
+                          f"({prefix_var} {length}): set it to a free address in {subnet}")
+        elif address in (subnet.network_address, subnet.broadcast_address):
+            errors.append(f"{vip_var} {address} is the network or broadcast address of {subnet}: "
+                          f"set it to a free host address in {subnet}")
+
+
+def check(settings: Settings | dict) -> list[str]:
+    """Every problem of the inventory, one line each; an empty list means go."""
+    if isinstance(settings, dict):
+        settings = Settings.from_dict(settings)
+    errors: list[str] = []
+    nodes = settings.nodes
+    group = settings.glance_group
+
+    if len(nodes) < 2:
+        listed = ", ".join(n.name for n in nodes) or "none"
+        errors.append(f"the {group} group has {len(nodes)} host(s) ({listed}): list at least 2 "
+                      f"hosts (3 recommended) in the {group} group of the inventory")
+    elif len(nodes) == 2 and not _truthy(settings.two_node) and _blank(settings.qdevice_host):
+        errors.append(f"the {group} group has 2 hosts but neither {TWO_NODE} nor {QDEVICE} is set: "
+                      f"add a third host (recommended), set {QDEVICE} to a corosync-qnetd host, or "
+                      f"set {TWO_NODE}: true (only with working fencing)")
+
+    # Node addresses: set, parseable, unique (internal and public together: one address, one host).
+    seen: dict[ipaddress.IPv4Address, str] = {}
+    for node in nodes:
+        for var, value in ((INTERNAL_ADDRESS, node.address), (PUBLIC_ADDRESS, node.public_address)):
+            if _blank(value):
+                if var == INTERNAL_ADDRESS:
+                    errors.append(f"{INTERNAL_ADDRESS} of {node.name} is not set: set it to the "
+                                  f"host's address on the internal network (host_vars or "
+                                  f"ansible_host)")
+                continue
+            try:
+                address = ipaddress.IPv4Address(str(value).strip())
+            except ValueError:
+                errors.append(f"{var} of {node.name} {value!r} is not an IPv4 address: set it to "
+                              f"the host's dotted-quad address")
+                continue
+            if address in seen and seen[address] != f"{node.name}":
+                errors.append(f"{var} {address} of {node.name} is also used by {seen[address]}: "
+                              f"give each host its own address")
+            elif address in seen:
+                errors.append(f"{INTERNAL_ADDRESS} and {PUBLIC_ADDRESS} of {node.name} are both "
+                              f"{address}: give the public network its own address")
+            else:
+                seen[address] = node.name
+
+    _check_vip(vip_var=INTERNAL_VIP, vip=settings.internal_vip, prefix_var=INTERNAL_PREFIX,
+               prefix=settings.internal_prefix, address_var=INTERNAL_ADDRESS, nodes=nodes,
+               attr="address", required=True, errors=errors)
+    _check_vip(vip_var=PUBLIC_VIP, vip=settings.public_vip, prefix_var=PUBLIC_PREFIX,
+               prefix=settings.public_prefix, address_var=PUBLIC_ADDRESS, nodes=nodes,
+               attr="public_address", required=False, errors=errors)
+    if not _blank(settings.internal_vip) and str(settings.internal_vip).strip() == str(
+            settings.public_vip).strip():
+        errors.append(f"{PUBLIC_VIP} equals {INTERNAL_VIP}: give the public VIP its own address on "
+                      f"the public network, or leave {PUBLIC_VIP} empty")
+
+    port = settings.api_port
+    valid_port = isinstance(port, int) and not isinstance(port, bool) or (
+        isinstance(port, str) and port.strip().isdigit())
+    if not valid_port or not 1 <= int(port) <= 65535:
+        errors.append(f"{API_PORT} {port!r} is not a TCP port: use an integer 1-65535 "
+                      f"(glance's default is 9292)")
+
+    if _truthy(settings.stonith_enabled) and not settings.fence_devices:
+        errors.append(f"{STONITH} is true but {FENCE_DEVICES} is empty: describe each host's "
+                      f"fencing device in {FENCE_DEVICES} (see inventory/production.example)")
+
+    for variable, purpose in PASSWORD_VARIABLES.items():
+        if not _is_set(settings.passwords.get(variable)):
+            errors.append(f"{variable} ({purpose}) is not set: define it in the inventory from a "
+                          f"vault, e.g. {variable}: \"{{{{ vault_{variable} }}}}\" in "
+                          f"group_vars/all/main.yml and vault_{variable} in an "
+                          f"ansible-vault encrypted group_vars/all/vault.yml")
+    return errors
+
+
+def report(errors: list[str]) -> str:
+    """The one message an operator sees: every problem, one per line."""
+    noun = "problem" if len(errors) == 1 else "problems"
+    lines = [f"preflight found {len(errors)} {noun} in the inventory; nothing was changed:"]
+    lines += [f"  - {e}" for e in errors]
+    return "\n".join(lines)

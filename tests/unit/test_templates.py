@@ -1,0 +1,263 @@
+"""Every template, rendered from the lab and production example inventories, parsed and checked."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, VAULT_PLACEHOLDERS
+
+sys.path.insert(0, str(ROOT / "ansible" / "library"))
+import glance_ha_cib  # noqa: E402
+
+TEMPLATES = sorted(p.name for p in (ROOT / "templates").glob("*.j2"))
+NODES = {
+    "lab": {"glance1": "198.51.100.11", "glance2": "198.51.100.12", "glance3": "198.51.100.13"},
+    "production": {"glance1": "10.20.0.11", "glance2": "10.20.0.12", "glance3": "10.20.0.13"},
+}
+VIPS = {"lab": ("198.51.100.100", "203.0.113.100"), "production": ("10.20.0.100", "10.30.0.100")}
+
+
+def ini(path: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    parser.optionxform = str
+    parser.read_string(path.read_text())
+    return parser
+
+
+def lab_secret(rendered_dir: Path, name: str) -> str:
+    return (rendered_dir.parent / "labdir" / "secrets" / name).read_text().strip()
+
+
+def test_every_template_is_rendered_and_opens_with_ansible_managed(rendered):
+    seen = set()
+    for inventory, out in rendered.items():
+        for path in out.glob("*/*"):
+            seen.add(path.name + ".j2")
+            assert path.read_text().startswith("# Managed by glance-ha (Ansible)"), path
+    assert seen == set(TEMPLATES)
+
+
+def test_templates_are_the_roles_templates():
+    """One source: each role's templates/ entries are links into templates/."""
+    for link in (ROOT / "ansible" / "roles").glob("*/templates/*"):
+        assert link.is_symlink() and link.resolve().parent == ROOT / "templates", link
+
+
+@pytest.mark.parametrize("inventory", ["lab", "production"])
+def test_glance_api_conf(rendered, inventory):
+    internal_vip, public_vip = VIPS[inventory]
+    for node, address in NODES[inventory].items():
+        conf = ini(rendered[inventory] / node / "glance-api.conf")
+        default = conf["DEFAULT"]
+        assert default["bind_host"] == address
+        assert default["bind_port"] == "9292"
+        assert default["worker_self_reference_url"] == f"http://{address}:9292"
+        assert default["public_endpoint"] == f"http://{public_vip}:9292"
+        assert int(default["workers"]) >= 1
+        assert conf["paste_deploy"]["flavor"] == "keystone"
+        auth = conf["keystone_authtoken"]
+        assert auth["username"] == "glance" and auth["project_name"] == "service"
+        assert auth["auth_type"] == "password"
+        backends = dict(b.split(":") for b in default["enabled_backends"].split(","))
+        assert set(backends.values()) == {"file"}
+        assert conf["glance_store"]["default_backend"] in backends
+        for store in backends:
+            assert conf[store]["filesystem_store_datadir"].startswith("/")
+        staging = conf["os_glance_staging_store"]["filesystem_store_datadir"]
+        tasks = conf["os_glance_tasks_store"]["filesystem_store_datadir"]
+        assert staging != tasks and staging not in {conf[s]["filesystem_store_datadir"] for s in backends}
+        if inventory == "lab":
+            assert backends == {"shared": "file"}
+            assert conf["shared"]["filesystem_store_datadir"] == "/var/lib/glance/images"
+            db = lab_secret(rendered["lab"], "glance_db")
+            assert conf["database"]["connection"] == f"mysql+pymysql://glance:{db}@198.51.100.10/glance"
+            assert auth["password"] == lab_secret(rendered["lab"], "glance_keystone")
+            assert auth["auth_url"] == "http://198.51.100.10:5000/v3"
+        else:
+            assert backends == {"fast": "file", "bulk": "file"}
+            assert conf["glance_store"]["default_backend"] == "fast"
+            assert conf["database"]["connection"] == (
+                "mysql+pymysql://glance:%s@db.example.net/glance"
+                % VAULT_PLACEHOLDERS["vault_glance_ha_db_password"])
+            assert auth["password"] == VAULT_PLACEHOLDERS["vault_glance_ha_service_password"]
+
+
+@pytest.mark.skipif(shutil.which("glance-api") is None, reason="glance-api package not installed")
+@pytest.mark.parametrize("inventory", ["lab", "production"])
+def test_glance_reads_its_conf_as_intended(rendered, inventory):
+    """glance's own option definitions (system python3) parse the file."""
+    out = subprocess.run(["/usr/bin/python3", str(Path(__file__).parent / "read_glance_api_conf.py"),
+                          str(rendered[inventory] / "glance1" / "glance-api.conf")],
+                         capture_output=True, text=True, check=True, timeout=120)
+    values = json.loads(out.stdout)
+    assert values["bind_host"] == NODES[inventory]["glance1"]
+    assert values["enabled_import_methods"] == ["glance-direct", "web-download", "copy-image"]
+    assert values["worker_self_reference_url"] == f"http://{NODES[inventory]['glance1']}:9292"
+    assert values["flavor"] == "keystone"
+    assert values["default_backend"] in values["enabled_backends"]
+    assert values["stores"]["os_glance_staging_store"] == "/var/lib/glance/staging"
+    assert values["stores"]["os_glance_tasks_store"] == "/var/lib/glance/tasks_work_dir"
+
+
+def parse_corosync(text: str) -> dict:
+    """corosync.conf's nested `name { key: value }` format into dicts (repeated blocks: lists)."""
+    root: dict = {}
+    stack = [root]
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.endswith("{"):
+            block: dict = {}
+            stack[-1].setdefault(line[:-1].strip(), []).append(block)
+            stack.append(block)
+        elif line == "}":
+            stack.pop()
+        else:
+            key, value = (part.strip() for part in line.split(":", 1))
+            stack[-1][key] = value
+    assert len(stack) == 1, "unbalanced braces"
+    return root
+
+
+@pytest.mark.parametrize("inventory", ["lab", "production"])
+def test_corosync_conf(rendered, inventory):
+    texts = {node: (rendered[inventory] / node / "corosync.conf").read_text()
+             for node in NODES[inventory]}
+    assert len(set(texts.values())) == 1, "every node must get the same corosync.conf"
+    conf = parse_corosync(next(iter(texts.values())))
+    totem = conf["totem"][0]
+    assert totem["transport"] == "knet" and totem["crypto_cipher"] == "aes256"
+    assert totem["token"] == ("1000" if inventory == "lab" else "3000")
+    assert totem["token_coefficient"] == "650"
+    assert "consensus" not in totem  # corosync's 1.2 x token
+    nodes = conf["nodelist"][0]["node"]
+    assert {n["name"]: n["ring0_addr"] for n in nodes} == NODES[inventory]
+    assert sorted(n["nodeid"] for n in nodes) == ["1", "2", "3"]
+    quorum = conf["quorum"][0]
+    assert quorum["provider"] == "corosync_votequorum" and "two_node" not in quorum
+
+
+def cib_with_nodes(tmp_path: Path, names) -> Path:
+    cib = tmp_path / "cib.xml"
+    cib.write_text(subprocess.run(["cibadmin", "--empty"], capture_output=True, text=True,
+                                  check=True).stdout)
+    root = ET.parse(cib).getroot()
+    nodes = root.find("configuration/nodes")
+    for index, name in enumerate(names, 1):
+        ET.SubElement(nodes, "node", {"id": str(index), "uname": name})
+    ET.ElementTree(root).write(cib)
+    return cib
+
+
+@pytest.mark.skipif(shutil.which("crm") is None or shutil.which("crm_verify") is None,
+                    reason="crmsh/pacemaker not installed")
+@pytest.mark.parametrize("inventory", ["lab", "production"])
+def test_cib_loads_verifies_and_is_idempotent(rendered, inventory, tmp_path):
+    src = rendered[inventory] / "glance1" / "cib.crm"
+    text = src.read_text()
+    for secret in VAULT_PLACEHOLDERS.values():
+        assert secret not in text
+    assert "password=" not in text.replace("password_script=", "")
+    cib = cib_with_nodes(tmp_path, NODES[inventory])
+    changed, _, after, _ = glance_ha_cib.converge(str(src), cib_file=str(cib))
+    assert changed and "cl_glance-api" in after
+    # Loaded once: a second converge changes nothing.
+    assert glance_ha_cib.converge(str(src), cib_file=str(cib))[0] is False
+    glance_ha_cib.verify(str(cib))  # Pacemaker's verdict: no error (an offline copy may warn)
+    conf = ET.parse(cib).getroot().find("configuration")
+    props = {nv.get("name"): nv.get("value") for nv in conf.iterfind("crm_config//nvpair")}
+    assert props["no-quorum-policy"] == "stop"
+    assert props["stonith-enabled"] == ("false" if inventory == "lab" else "true")
+    assert props["dc-deadtime"] == ("5s" if inventory == "lab" else "20s")
+    clone = conf.find("resources/clone[@id='cl_glance-api']")
+    meta = {nv.get("name"): nv.get("value") for nv in clone.iterfind("meta_attributes/nvpair")}
+    assert meta["interleave"] == "true"
+    prim = clone.find("primitive[@id='p_glance-api']")
+    assert (prim.get("class"), prim.get("provider"), prim.get("type")) == ("ocf", "openstack", "glance-api")
+    params = {nv.get("name"): nv.get("value") for nv in prim.iterfind("instance_attributes/nvpair")}
+    assert params == {"config": "/etc/glance/glance-api.conf", "user": "glance"}
+    monitor = prim.find("operations/op[@name='monitor']")
+    assert monitor.get("interval") == "5s" and monitor.get("timeout") == "20s"
+    assert monitor.find("instance_attributes/nvpair[@name='OCF_CHECK_LEVEL']").get("value") == "10"
+    for vip_id, ip in zip(("p_vip_internal", "p_vip_public"), VIPS[inventory]):
+        vip = conf.find(f"resources/primitive[@id='{vip_id}']")
+        assert vip.get("type") == "IPaddr2"
+        assert vip.find("instance_attributes/nvpair[@name='ip']").get("value") == ip
+        colo = conf.find(f"constraints/rsc_colocation[@rsc='{vip_id}']")
+        assert colo.get("with-rsc") == "cl_glance-api" and colo.get("score") == "INFINITY"
+        order = conf.find(f"constraints/rsc_order[@then='{vip_id}']")
+        assert order.get("first") == "cl_glance-api" and order.get("kind") == "Mandatory"
+    fencing = conf.findall("resources/primitive[@class='stonith']")
+    if inventory == "lab":
+        assert fencing == []
+    else:
+        assert {f.get("id") for f in fencing} == {"fence_glance1", "fence_glance2", "fence_glance3"}
+        f1 = {nv.get("name"): nv.get("value")
+              for nv in conf.find("resources/primitive[@id='fence_glance1']").iterfind(
+                  "instance_attributes/nvpair")}
+        assert f1["pcmk_host_list"] == "glance1" and f1["ip"] == "10.40.0.11"
+        assert f1["password_script"] == "/bin/cat /etc/glance-ha/fence/fence_glance1"
+        assert conf.find("constraints/rsc_location[@rsc='fence_glance1']").get("node") == "glance1"
+
+
+@pytest.mark.skipif(shutil.which("crm") is None, reason="crmsh not installed")
+def test_cib_refuses_a_bad_configuration(tmp_path):
+    bad = tmp_path / "bad.crm"
+    bad.write_text("primitive p ocf:heartbeat:Dummy\nclone cl p\n"
+                   "order o Mandatory: cl nowhere\n")
+    cib = cib_with_nodes(tmp_path, ["glance1", "glance2"])
+    before = cib.read_text()
+    with pytest.raises(glance_ha_cib.CibError):
+        glance_ha_cib.converge(str(bad), cib_file=str(cib))
+    assert cib.read_text() == before
+
+
+@pytest.mark.skipif(shutil.which("crm_verify") is None, reason="pacemaker not installed")
+def test_cib_stonith_without_devices_is_refused_by_crm_verify(tmp_path):
+    crm = tmp_path / "nofence.crm"
+    crm.write_text("property cib-bootstrap-options: stonith-enabled=true\n"
+                   "primitive p ocf:heartbeat:Dummy\n")
+    cib = cib_with_nodes(tmp_path, ["glance1", "glance2", "glance3"])
+    with pytest.raises(glance_ha_cib.CibError, match="crm_verify"):
+        glance_ha_cib.converge(str(crm), cib_file=str(cib))
+
+
+def test_lab_controller_templates(rendered):
+    out = rendered["lab"] / "controller"
+    keystone = ini(out / "keystone.conf")
+    password = lab_secret(rendered["lab"], "keystone_db")
+    assert keystone["database"]["connection"] == (
+        f"mysql+pymysql://keystone:{password}@localhost/keystone?unix_socket=/run/mysqld/mysqld.sock")
+    assert keystone["token"]["provider"] == "fernet"
+    uwsgi = ini(out / "keystone-uwsgi.ini")["uwsgi"]
+    assert uwsgi["add-header"] == "Connection: close"
+    assert uwsgi["wsgi-file"] == "/usr/bin/keystone-wsgi-public"
+    mariadb = ini(out / "mariadb-lab.cnf")["mysqld"]
+    assert mariadb["bind-address"] == "198.51.100.10"
+    assert not (rendered["production"] / "controller").exists()
+
+
+def test_production_example_has_no_literal_secret():
+    for path in (ROOT / "inventory" / "production.example").rglob("*"):
+        if path.is_file() and not path.name.endswith(".example"):
+            for line in path.read_text().splitlines():
+                if re.search(r"password\s*:", line):
+                    assert "{{ vault_" in line, f"{path}: {line}"
+
+
+def test_lab_inventory_has_no_literal_secret():
+    for path in (ROOT / "inventory" / "lab" / "group_vars").rglob("*"):
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                if re.search(r"password\s*:", line):
+                    assert "lookup('ansible.builtin.password'" in line, f"{path}: {line}"
