@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT
+from ansible_run import ROOT
 
 ROLES = sorted(p.name for p in (ROOT / "ansible" / "roles").iterdir() if p.is_dir())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from conftest import ROOT, VENV_BIN, ansible_env
+from ansible_run import ROOT, VENV_BIN, ansible_env
 
 
 def test_ansible_lint_production_profile(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import INVENTORIES, ROOT, run_playbook
+from ansible_run import INVENTORIES, ROOT, VAULT_PLACEHOLDERS, run_playbook
 from glance_ha import preflight
 
 PASSWORDS = {name: True for name in preflight.PASSWORD_VARIABLES}
@@ -163,7 +163,7 @@ def test_through_ansible_playbook_the_lab_and_production_inventories_pass(tmp_pa
     playbook.write_text(yaml.safe_dump([{
         "name": "Preflight only", "hosts": "localhost", "gather_facts": False,
         "roles": [{"role": "preflight"}]}]))
-    from conftest import VAULT_PLACEHOLDERS
+    from ansible_run import VAULT_PLACEHOLDERS
     for name, inventory in INVENTORIES.items():
         extra = VAULT_PLACEHOLDERS if name == "production" else {}
         proc = run_playbook(playbook, inventory, tmp_path, extra)

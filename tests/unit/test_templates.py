@@ -13,10 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, VAULT_PLACEHOLDERS
+from ansible_run import ROOT, VAULT_PLACEHOLDERS, render_all
 
 sys.path.insert(0, str(ROOT / "ansible" / "library"))
 import glance_ha_cib  # noqa: E402
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    return render_all(tmp_path_factory)
+
 
 TEMPLATES = sorted(p.name for p in (ROOT / "templates").glob("*.j2"))
 NODES = {
@@ -58,7 +63,7 @@ def test_glance_api_conf(rendered, inventory):
     for node, address in NODES[inventory].items():
         conf = ini(rendered[inventory] / node / "glance-api.conf")
         default = conf["DEFAULT"]
-        assert default["bind_host"] == address
+        assert default["bind_host"] == "0.0.0.0"  # serves the VIPs the node holds
         assert default["bind_port"] == "9292"
         assert default["worker_self_reference_url"] == f"http://{address}:9292"
         assert default["public_endpoint"] == f"http://{public_vip}:9292"
@@ -99,7 +104,7 @@ def test_glance_reads_its_conf_as_intended(rendered, inventory):
                           str(rendered[inventory] / "glance1" / "glance-api.conf")],
                          capture_output=True, text=True, check=True, timeout=120)
     values = json.loads(out.stdout)
-    assert values["bind_host"] == NODES[inventory]["glance1"]
+    assert values["bind_host"] == "0.0.0.0"
     assert values["enabled_import_methods"] == ["glance-direct", "web-download", "copy-image"]
     assert values["worker_self_reference_url"] == f"http://{NODES[inventory]['glance1']}:9292"
     assert values["flavor"] == "keystone"

@@ -1,4 +1,4 @@
-"""Shared fixtures: templates rendered with Ansible from the lab and production inventories."""
+"""Helpers shared by the role tests: run Ansible with the repository's config, render templates."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -48,8 +46,7 @@ def run_playbook(playbook: Path, inventory: Path, tmp: Path, extra: dict | None 
     return proc
 
 
-@pytest.fixture(scope="session")
-def rendered(tmp_path_factory) -> dict[str, Path]:
+def render_all(tmp_path_factory) -> dict[str, Path]:
     """{inventory name: directory of <host>/<file> rendered from it}."""
     out = {}
     for name, inventory in INVENTORIES.items():
