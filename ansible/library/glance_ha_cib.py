@@ -18,7 +18,11 @@ options:
   src:
     description: Path, on the node, of the desired configuration in crm shell syntax.
     type: path
-    required: true
+  content:
+    description:
+      - The desired configuration itself (crm shell syntax), e.g. from the template lookup, so
+        that check mode compares what would be rendered. One of I(src) and I(content).
+    type: str
   cib_file:
     description: Work on this CIB XML file instead of the live cluster (tests).
     type: path
@@ -28,7 +32,7 @@ author: glance-ha
 EXAMPLES = r"""
 - name: Load the desired configuration
   glance_ha_cib:
-    src: /etc/glance-ha/cib.crm
+    content: "{{ lookup('ansible.builtin.template', 'cib.crm.j2') }}"
   run_once: true
 """
 
@@ -139,10 +143,13 @@ def verify(cib_path):
     return output
 
 
-def converge(src, cib_file=None, check_mode=False):
+def converge(src=None, cib_file=None, check_mode=False, content=None):
     """Returns (changed, before_text, after_text, verify_output)."""
-    with open(src, encoding="utf-8") as handle:
-        crm_text = handle.read()
+    if content is not None:
+        crm_text = content
+    else:
+        with open(src, encoding="utf-8") as handle:
+            crm_text = handle.read()
     workdir = tempfile.mkdtemp(prefix="glance-ha-cib.")
     os.chmod(workdir, 0o700)
     try:
@@ -169,13 +176,17 @@ def converge(src, cib_file=None, check_mode=False):
 
 def main():
     module = AnsibleModule(
-        argument_spec={"src": {"type": "path", "required": True},
+        argument_spec={"src": {"type": "path"},
+                       "content": {"type": "str"},
                        "cib_file": {"type": "path"}},
+        required_one_of=[("src", "content")],
+        mutually_exclusive=[("src", "content")],
         supports_check_mode=True,
     )
     try:
         changed, before, after, verify_output = converge(
-            module.params["src"], module.params["cib_file"], module.check_mode)
+            module.params["src"], module.params["cib_file"], module.check_mode,
+            content=module.params["content"])
     except (CibError, OSError, ET.ParseError) as exc:
         module.fail_json(msg=str(exc))
     result = {"changed": changed}
@@ -183,7 +194,8 @@ def main():
         result["verify_output"] = verify_output
         if module._diff:
             result["diff"] = {"before": before, "after": after,
-                              "before_header": "live CIB", "after_header": module.params["src"]}
+                              "before_header": "live CIB",
+                              "after_header": module.params["src"] or "desired configuration"}
     module.exit_json(**result)
 
 
