@@ -251,6 +251,23 @@ def test_workers_left_behind_are_a_failure_and_stop_removes_them(ra):
     assert ra.run("monitor").rc == OCF_NOT_RUNNING
 
 
+def test_glance_api_in_another_pid_namespace_is_not_ours(ra):
+    """A container on the node runs glance-api with the same command line: stop must leave it."""
+    cmd = [str(ra.binary), "--config-file", str(ra.config)]
+    other = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child"] + cmd)
+    try:
+        time.sleep(1.0)
+        inside = [p for p in ra.processes() if p != other.pid]
+        assert inside, "the fake glance-api in the other namespace did not start"
+        assert ra.run("stop").rc == OCF_SUCCESS
+        assert ra.run("monitor").rc == OCF_NOT_RUNNING
+        assert [p for p in ra.processes() if p != other.pid] == inside
+    finally:
+        other.kill()  # --kill-child: the namespace's init, and so all of it, dies with unshare
+        other.wait(timeout=10)
+        kill_pids([p for p in ra.processes()])
+
+
 def test_stop_escalates_to_sigkill_before_the_timeout(ra):
     ra.write_config(fake={"ignore_term": "true"})
     assert ra.run("start").rc == OCF_SUCCESS
