@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help host-deps venv lab lab-up lab-deploy lab-smoke lab-down lab-status test unit lint \
-        test-lab bench
+        test-lab test-ha bench
 
 help:
 	@echo "make lab        build the lab cluster and deploy HA glance onto it (ends with an image served through the VIP)"
@@ -64,8 +64,12 @@ test-lab:
 	@$(PHASE) "molecule: create, converge, idempotence, verify" bash -c 'cd tests && $(CURDIR)/$(PY) -m glance_ha.lab on-controller $(CURDIR)/$(VENV)/bin/molecule test -s default'
 	@$(PHASE) "integration tests against the lab" $(PY) -m pytest -q -p no:cacheprovider --timeout=900 tests/lab --ignore=tests/lab/ha
 
+# The failure-mode suite: real faults on the deployed lab while a client polls the VIP.
+test-ha:
+	@$(PHASE) "failure modes against the lab" $(PY) -m pytest -q -p no:cacheprovider --timeout=900 -s tests/lab/ha
+
 test: host-deps venv
-	$(MAKE) --no-print-directory unit lint test-agent test-lab test-fence
+	$(MAKE) --no-print-directory unit lint test-agent test-lab test-ha test-fence
 
 bench: venv
 	$(MAKE) --no-print-directory bench-monitor-cost

@@ -73,14 +73,16 @@ class ClusterState:
     # IPaddr2 resource id -> its address
     vips: dict[str, str] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
+    # resource id -> its agent, e.g. ocf:openstack:glance-api
+    agents: dict[str, str] = field(default_factory=dict)
 
     def vip_holders(self) -> dict[str, list[str]]:
         return {rid: self.active.get(rid, []) for rid in self.vips}
 
     def clone_nodes(self) -> list[str]:
-        """Nodes where the glance-api clone (the resource that is not a VIP) is active."""
-        nodes = [n for rid, ns in self.active.items() if rid not in self.vips for n in ns]
-        return sorted(nodes)
+        """Nodes where a glance-api instance (our agent) is active."""
+        return sorted(n for rid, ns in self.active.items()
+                      if self.agents.get(rid) == "ocf:openstack:glance-api" for n in ns)
 
 
 def cluster_state(via: str | None = None) -> ClusterState:
@@ -104,6 +106,7 @@ def cluster_state(via: str | None = None) -> ClusterState:
     state.quorum = summary is not None and summary.get("with_quorum") == "true"
     for r in root.iter("resource"):
         rid = r.get("id", "").split(":")[0]
+        state.agents[rid] = r.get("resource_agent", "")
         if r.get("role") in ("Started", "Promoted", "Unpromoted") and r.get("active") == "true":
             state.active.setdefault(rid, []).extend(n.get("name") for n in r.findall("node"))
         if r.get("failed") == "true":

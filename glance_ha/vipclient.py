@@ -56,7 +56,7 @@ class VipClient(threading.Thread):
     """Lists images and downloads one, in a loop, through `address:port` until stopped."""
 
     def __init__(self, address: str, token: str, image_id: str | None = None, sha256: str | None = None,
-                 port: int = 9292, timeout: float = 2.0, pause: float = 0.05, retries: int = 1,
+                 port: int = 9292, timeout: float = 5.0, pause: float = 0.05, retries: int = 1,
                  retry_delay: float = 1.0):
         super().__init__(daemon=True)
         self.address, self.port, self.token = address, port, token

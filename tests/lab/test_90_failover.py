@@ -60,6 +60,5 @@ def test_image_downloadable_through_the_vip_after_the_vip_holder_dies(conn, inve
     # the crashed host rejoins and runs its glance-api instance again
     def healed():
         s = labclient.cluster_state()
-        clones = [sorted(n) for r, n in s.active.items() if r not in s.vips]
-        return sorted(s.nodes_online) == GLANCE_HOSTS and GLANCE_HOSTS in clones
+        return sorted(s.nodes_online) == GLANCE_HOSTS and s.clone_nodes() == GLANCE_HOSTS
     wait_for(healed, timeout=120, step=2)

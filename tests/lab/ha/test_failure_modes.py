@@ -36,8 +36,7 @@ def test_glance_api_sigkill_on_vip_holder(client_factory, internal_vip):
     report("sigkill glance-api", rep)
     assert rep.outage() < 30
     # the killed instance is running again (recovered by Pacemaker, not left failed)
-    wait_for(lambda: holder in next(n for r, n in labclient.cluster_state().active.items()
-                                    if r not in labclient.cluster_state().vips),
+    wait_for(lambda: holder in labclient.cluster_state().clone_nodes(),
              timeout=60, step=1, what=f"glance-api running again on {holder}")
 
 
@@ -201,18 +200,17 @@ def test_rolling_restart_is_never_down_longer_than_one_vip_move(client_factory, 
     t0 = time.monotonic()
     for host in GLANCE_HOSTS:
         labclient.on_host(host, f"crm node standby {host}")
-        wait_for(lambda: host not in next(n for r, n in labclient.cluster_state().active.items()
-                                          if r not in labclient.cluster_state().vips),
+        wait_for(lambda: host not in labclient.cluster_state().clone_nodes(),
                  timeout=60, step=0.5, what=f"glance-api stopped on {host}")
         labclient.on_host(host, f"crm node online {host}")
-        wait_for(lambda: host in next(n for r, n in labclient.cluster_state().active.items()
-                                      if r not in labclient.cluster_state().vips),
+        wait_for(lambda: host in labclient.cluster_state().clone_nodes(),
                  timeout=60, step=0.5, what=f"glance-api running again on {host}")
     rep = client.stop(t0)
     report("rolling restart", rep)
     assert rep.failed_requests == 0
-    # longest gap between two successes while the nodes took turns
+    # longest gap between two successes while the nodes took turns: at most one VIP move,
+    # which a client sees as one TCP SYN retransmission (1 s) plus the move itself
     oks = sorted(a.end for a in rep.attempts if a.ok)
     gap = max(b - a for a, b in zip(oks, oks[1:]))
     print(f"longest gap between successes: {gap:.2f} s")
-    assert gap <= 2.0
+    assert gap <= 3.0
