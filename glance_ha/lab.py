@@ -50,13 +50,16 @@ BASE_PACKAGES = [
     "pacemaker", "pacemaker-cli-utils", "corosync", "crmsh", "resource-agents", "fence-agents",
     "python3-psutil", "python3-requests", "python3-pymysql",
     "mariadb-server", "mariadb-client", "keystone", "glance-api",
+    # keystonemiddleware's shared token cache: a node that just took the VIP serves its first
+    # requests from the cache instead of validating every token with Keystone again
+    "memcached", "python3-memcache",
 ]
 # Package services the base image leaves disabled: the roles enable what each host should run
 # (and Pacemaker, not systemd, runs glance-api).
 BASE_DISABLED_UNITS = [
     "glance-api.service", "keystone.service", "mariadb.service", "mariadb.socket", "corosync.service",
     "iscsid.socket", "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer",
-    "pacemaker.service", "apache2.service", "uwsgi.service",
+    "pacemaker.service", "apache2.service", "uwsgi.service", "memcached.service",
 ]
 SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=3", "-o", "BatchMode=yes"]
@@ -138,7 +141,8 @@ def machine_netns() -> str:
         return name
     mine = os.stat("/proc/self/ns/net").st_ino
     for p in Path("/run/netns").glob("*") if Path("/run/netns").is_dir() else []:
-        if p.stat().st_ino == mine:
+        # another lab's handle on this same machine namespace is fine; a lab host's is not
+        if p.stat().st_ino == mine and not p.name.endswith("-machine"):
             raise LabError(f"this command runs inside network namespace {p.name}: run `lab up` once from the machine's own namespace")
     Path("/run/netns").mkdir(exist_ok=True)
     run(["ip", "netns", "attach", name, str(os.getpid())])
@@ -180,8 +184,9 @@ def check_no_overlap() -> None:
 # base image
 # ---------------------------------------------------------------------------------------------
 def base_dir() -> Path:
-    # GLANCE_HA_LAB_BASE lets a second lab share the (read-only) base image of the first
-    return Path(os.environ.get("GLANCE_HA_LAB_BASE", LAB_DIR / "base"))
+    # One directory per package set: a changed set builds beside the old image, which other
+    # labs' hosts may still run on. GLANCE_HA_LAB_BASE lets a second lab share the first's.
+    return Path(os.environ.get("GLANCE_HA_LAB_BASE", LAB_DIR / f"base-{base_stamp()}"))
 
 
 def base_stamp() -> str:
