@@ -4,7 +4,7 @@
     glance-ha audit [--json] [--verify size]      per image copy x glance host: ok or what is wrong
     glance-ha maintenance HOST [--action A]       drain HOST, run A (none, upgrade, reboot), return it
     glance-ha maintenance HOST --drain-only       drain and leave it drained (`--return-only` undoes)
-    glance-ha rolling-upgrade [--action A]        db expand, every host in turn, db migrate + contract
+    glance-ha rolling-upgrade [--action A]        db expand + migrate, every host in turn, db contract
 
 Every command takes `-i INVENTORY` (default: $GLANCE_HA_INVENTORY, else the repository's
 inventory/lab) and runs where ansible-playbook can reach the hosts (for the lab: inside it,
@@ -116,7 +116,7 @@ def parser() -> argparse.ArgumentParser:
     only.add_argument("--drain-only", action="store_true", help="drain and leave the host drained")
     only.add_argument("--return-only", action="store_true", help="return a drained host to service")
     sp.set_defaults(func=cmd_maintenance)
-    sp = sub.add_parser("rolling-upgrade", help="glance db expand, every glance host in turn, db migrate + contract")
+    sp = sub.add_parser("rolling-upgrade", help="glance db expand + migrate, every glance host in turn, db contract")
     sp.add_argument("--action", choices=("upgrade", "reboot", "none"), default="upgrade",
                     help="what each host gets while drained (default upgrade)")
     sp.set_defaults(func=cmd_rolling_upgrade)
