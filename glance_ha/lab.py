@@ -39,8 +39,8 @@ SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 INTERNAL_NET = ipaddress.ip_network("198.51.100.0/24")
 PUBLIC_NET = ipaddress.ip_network("203.0.113.0/24")
-# Where each glance host sees the shared image store (one host directory, as NFS would be).
-STORE_MOUNTS = {"images": "/var/lib/glance/images"}
+GLANCE_VARS = REPO / "inventory" / "lab" / "group_vars" / "glance.yml"
+DEFAULT_STORE_PATH = "/var/lib/glance/images"
 # Everything every lab host needs, installed once into the base image: the hosts have no
 # route to a package mirror, as many production networks don't.
 BASE_PACKAGES = [
@@ -369,6 +369,22 @@ def prepare_layer(host: Host) -> None:
     stamp.write_text(f"lab host {host.name}, prefix {PREFIX}\n")
 
 
+def store_mounts(group_vars: Path = GLANCE_VARS) -> dict[str, str]:
+    """Where each glance host sees each file store: {lab dir name: path on the host}.
+
+    Read from the lab inventory's `glance_api_stores` (the one source), one lab directory per
+    store bind-mounted on every glance host, as NFS would be. The lab directory is named after the
+    path's last component (the default store's stays `images`, so a running lab keeps its data)."""
+    stores = (yaml.safe_load(group_vars.read_text()) or {}).get("glance_api_stores") \
+        if group_vars.exists() else None
+    paths = [s["path"] for s in stores] if stores else [DEFAULT_STORE_PATH]
+    mounts = {Path(p).name: p for p in paths}
+    if len(mounts) != len(paths):
+        raise LabError(f"{group_vars}: the glance_api_stores paths must end in distinct names "
+                       f"(one lab directory each): {paths}")
+    return mounts
+
+
 def store_dir(name: str) -> Path:
     return LAB_DIR / "shared" / name
 
@@ -385,7 +401,7 @@ def power_on(host: Host) -> None:
         d.mkdir(parents=True, exist_ok=True)
     binds = []
     if host.is_glance:
-        for name, target in STORE_MOUNTS.items():
+        for name, target in store_mounts().items():
             store_dir(name).mkdir(parents=True, exist_ok=True)
             binds.append(f"--bind={store_dir(name)}:{target}")
     nspawn = ["systemd-nspawn", "-D", str(host.root), "--register=no", "--keep-unit",

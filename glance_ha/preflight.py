@@ -25,6 +25,8 @@ TWO_NODE = "cluster_two_node"
 QDEVICE = "cluster_qdevice_host"
 STONITH = "ha_resources_stonith_enabled"
 FENCE_DEVICES = "ha_resources_fence_devices"
+STORES = "glance_api_stores"
+ALLOW_UNSHARED = "glance_api_allow_unshared_stores"
 
 #: Every secret the roles need, with what it is for (used in the message).
 PASSWORD_VARIABLES = {
@@ -60,6 +62,9 @@ class Settings:
     stonith_enabled: Any = True
     fence_devices: list = field(default_factory=list)
     passwords: dict = field(default_factory=dict)
+    # glance_api_stores as {name, path, shared}: shared is true unless the operator says false
+    stores: list = field(default_factory=list)
+    allow_unshared_stores: Any = False
 
     @classmethod
     def from_dict(cls, data: dict) -> "Settings":
@@ -72,6 +77,9 @@ class Settings:
             addresses += [""] * (len(names) - len(addresses))
             public += [""] * (len(names) - len(public))
             known["nodes"] += [Node(*row) for row in zip(names, addresses, public)]
+        if "store_names" in data:  # the action plugin's form of glance_api_stores
+            known["stores"] = [{"name": n, "path": p, "shared": s} for n, p, s in zip(
+                data.get("store_names") or [], data.get("store_paths") or [], data.get("store_shared") or [])]
         return cls(**known)
 
 
@@ -217,12 +225,32 @@ def check(settings: Settings | dict) -> list[str]:
         errors.append(f"{STONITH} is true but {FENCE_DEVICES} is empty: describe each host's "
                       f"fencing device in {FENCE_DEVICES} (see inventory/production.example)")
 
+    errors += check_store_modes(settings.stores, settings.allow_unshared_stores)
+
     for variable, purpose in PASSWORD_VARIABLES.items():
         if not _is_set(settings.passwords.get(variable)):
             errors.append(f"{variable} ({purpose}) is not set: define it in the inventory from a "
                           f"vault, e.g. {variable}: \"{{{{ vault_{variable} }}}}\" in "
                           f"group_vars/all/main.yml and vault_{variable} in an "
                           f"ansible-vault encrypted group_vars/all/vault.yml")
+    return errors
+
+
+def check_store_modes(stores: list, allow_unshared: Any) -> list[str]:
+    """Shared storage (the same directory on every glance node) is the supported HA mode: a store
+    declared `shared: false` serves an image only from the node that wrote it, while the VIP may
+    send the request to any node. Refused unless the operator accepts it explicitly."""
+    if _truthy(allow_unshared):
+        return []
+    errors = []
+    for store in stores or []:
+        if isinstance(store, dict) and "shared" in store and not _truthy(store["shared"]):
+            errors.append(
+                f"{STORES}: store {store.get('name')!r} ({store.get('path')}) is declared shared: false: "
+                f"its images would be served only by the glance node that wrote them, and the VIP "
+                f"sends requests to any node. Mount it from shared storage at the same path on "
+                f"every glance node and drop shared: false, or set {ALLOW_UNSHARED}: true to run "
+                f"it anyway (then `glance-ha audit` shows which hosts lack which images)")
     return errors
 
 

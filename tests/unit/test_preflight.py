@@ -168,3 +168,26 @@ def test_through_ansible_playbook_the_lab_and_production_inventories_pass(tmp_pa
         extra = VAULT_PLACEHOLDERS if name == "production" else {}
         proc = run_playbook(playbook, inventory, tmp_path, extra)
         assert "preflight: inventory OK (3 glance hosts)" in proc.stdout
+
+
+STORES = [{"name": "shared", "path": "/var/lib/glance/images"},
+          {"name": "scratch", "path": "/srv/glance/scratch", "shared": False}]
+
+
+def test_an_unshared_store_is_refused_with_the_variable_and_the_fix():
+    assert preflight.check(good(stores=STORES)) == [
+        "glance_api_stores: store 'scratch' (/srv/glance/scratch) is declared shared: false: its "
+        "images would be served only by the glance node that wrote them, and the VIP sends requests "
+        "to any node. Mount it from shared storage at the same path on every glance node and drop "
+        "shared: false, or set glance_api_allow_unshared_stores: true to run it anyway (then "
+        "`glance-ha audit` shows which hosts lack which images)"]
+
+
+@pytest.mark.parametrize("changes", [
+    {"stores": STORES, "allow_unshared_stores": True},
+    {"stores": STORES, "allow_unshared_stores": "true"},   # as Ansible templates it
+    {"stores": [dict(s, shared=True) for s in STORES]},
+    {"stores": [{"name": "shared", "path": "/var/lib/glance/images"}]},  # shared is the default
+])
+def test_shared_stores_or_an_explicit_allowance_pass(changes):
+    assert preflight.check(good(**changes)) == []

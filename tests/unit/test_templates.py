@@ -81,8 +81,10 @@ def test_glance_api_conf(rendered, inventory):
         tasks = conf["os_glance_tasks_store"]["filesystem_store_datadir"]
         assert staging != tasks and staging not in {conf[s]["filesystem_store_datadir"] for s in backends}
         if inventory == "lab":
-            assert backends == {"shared": "file"}
+            assert backends == {"shared": "file", "fast": "file", "bulk": "file"}
+            assert conf["glance_store"]["default_backend"] == "shared"
             assert conf["shared"]["filesystem_store_datadir"] == "/var/lib/glance/images"
+            assert conf["fast"]["filesystem_store_datadir"] == "/var/lib/glance/fast"
             db = lab_secret(rendered["lab"], "glance_db")
             assert conf["database"]["connection"] == f"mysql+pymysql://glance:{db}@198.51.100.10/glance"
             assert auth["password"] == lab_secret(rendered["lab"], "glance_keystone")

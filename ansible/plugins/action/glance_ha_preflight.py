@@ -32,6 +32,10 @@ options:
   qdevice_host: {description: corosync-qnetd host., type: str}
   stonith_enabled: {description: Whether Pacemaker fences., type: raw}
   fence_devices: {description: Fencing devices., type: list, elements: dict}
+  store_names: {description: Names of glance_api_stores., type: list, elements: str}
+  store_paths: {description: Their paths, same order., type: list, elements: str}
+  store_shared: {description: Their shared flags (default true), same order., type: list}
+  allow_unshared_stores: {description: glance_api_allow_unshared_stores., type: raw}
   passwords:
     description: For each password variable, whether it is set (a boolean, never the secret).
     type: dict

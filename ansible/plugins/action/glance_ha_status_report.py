@@ -1,0 +1,60 @@
+# -*- coding: utf-8 -*-
+"""Action plugin: the status report (glance_ha.status) from crm_mon, the catalog and the audit."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+
+from ansible.plugins.action import ActionBase
+
+DOCUMENTATION = r"""
+module: glance_ha_status_report
+short_description: Nodes, quorum, VIP holders, monitors, endpoints and the audit summary
+options:
+  crm_mon: {description: crm_mon --output-as=xml --include=all of the glance hosts that answered, type: list, elements: str}
+  keystone_url: {description: Keystone v3 URL., type: str, required: true}
+  password: {description: Admin password., type: str, required: true, no_log: true}
+  vip_addresses: {description: VIP resource id -> address., type: dict, required: true}
+  audit: {description: The audit report (glance_ha_audit_report's report)., type: dict}
+  dest: {description: Write the JSON report there (empty - do not)., type: str, default: ""}
+"""
+
+
+def _import():
+    try:
+        from glance_ha import audit, status
+    except ImportError:
+        sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
+        from glance_ha import audit, status
+    return audit, status
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        audit, status = _import()
+        a = self._task.args
+        cluster = None
+        for xml in a.get("crm_mon") or []:
+            if xml:
+                cluster = status.parse_crm_mon(xml)
+                break
+        try:
+            _, catalog = audit.keystone_auth(a["keystone_url"], "admin", a["password"])
+            endpoints = [dict(e, answer=status.probe(e["url"])) for e in status.image_endpoints(catalog)]
+        except (OSError, urllib.error.URLError, ValueError) as e:
+            endpoints = [{"interface": "keystone", "url": a["keystone_url"], "answer": f"{e}"}]
+        report = status.build(cluster, endpoints, a.get("audit") or None, dict(a["vip_addresses"]))
+        if a.get("dest"):
+            with open(a["dest"], "w", encoding="utf-8") as f:
+                json.dump(report, f, indent=2)
+        result["changed"] = False
+        result["report"] = report
+        result["lines"] = status.render(report).splitlines()
+        return result
