@@ -69,7 +69,7 @@ test-ha:
 	@$(PHASE) "failure modes against the lab" $(PY) -m pytest -q -p no:cacheprovider --timeout=900 -s tests/lab/ha
 
 test: host-deps venv
-	$(MAKE) --no-print-directory unit lint test-agent test-lab test-ha test-fence
+	$(MAKE) --no-print-directory unit lint test-agent test-lab test-ha test-fence test-day2
 
 bench: venv
 	$(MAKE) --no-print-directory bench-monitor-cost

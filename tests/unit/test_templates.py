@@ -184,7 +184,7 @@ def test_cib_loads_verifies_and_is_idempotent(rendered, inventory, tmp_path):
     conf = ET.parse(cib).getroot().find("configuration")
     props = {nv.get("name"): nv.get("value") for nv in conf.iterfind("crm_config//nvpair")}
     assert props["no-quorum-policy"] == "stop"
-    assert props["stonith-enabled"] == ("false" if inventory == "lab" else "true")
+    assert props["stonith-enabled"] == "true"  # the lab fences too (its BMC, fence_lab)
     assert props["dc-deadtime"] == ("5s" if inventory == "lab" else "20s")
     clone = conf.find("resources/clone[@id='cl_glance-api']")
     meta = {nv.get("name"): nv.get("value") for nv in clone.iterfind("meta_attributes/nvpair")}
@@ -206,7 +206,11 @@ def test_cib_loads_verifies_and_is_idempotent(rendered, inventory, tmp_path):
         assert order.get("first") == "cl_glance-api" and order.get("kind") == "Mandatory"
     fencing = conf.findall("resources/primitive[@class='stonith']")
     if inventory == "lab":
-        assert fencing == []
+        assert [f.get("type") for f in fencing] == ["fence_lab"]
+        lab_dev = {nv.get("name"): nv.get("value") for nv in fencing[0].iterfind("instance_attributes/nvpair")}
+        assert lab_dev["pcmk_host_list"] == "glance1 glance2 glance3" and lab_dev["ip"] == "198.51.100.2"
+        assert lab_dev["password_script"] == "/bin/cat /etc/glance-ha/fence/fence-lab"
+        assert "password" not in lab_dev  # the secret itself never enters the CIB
     else:
         assert {f.get("id") for f in fencing} == {"fence_glance1", "fence_glance2", "fence_glance3"}
         f1 = {nv.get("name"): nv.get("value")
