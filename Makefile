@@ -72,6 +72,12 @@ test: host-deps venv
 	$(MAKE) --no-print-directory unit lint test-agent test-lab test-ha test-fence test-day2
 
 bench: venv
-	$(MAKE) --no-print-directory bench-monitor-cost
+	$(MAKE) --no-print-directory bench-monitor-cost bench-failover
+
+# Failover: ours vs the HA guide's active/passive layout vs default corosync timings, on the
+# deployed lab (make lab first); N faults of each kind per case.
+FAILOVER_N ?= 5
+bench-failover:
+	@$(PHASE) "failover benchmark (n=$(FAILOVER_N))" $(ON_CONTROLLER) $(CURDIR)/$(PY) bench/failover -n $(FAILOVER_N)
 
 -include mk/*.mk
