@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -150,3 +151,19 @@ def image_round_trip(conn, name: str, data: bytes) -> dict:
         "sha512_sent": hashlib.sha512(data).hexdigest(),
         "endpoint": conn.image.get_endpoint(),
     }
+
+
+def wait_for(predicate, timeout: float, step: float = 1.0, what: str = "condition"):
+    """predicate's first true value, asked every step seconds; AssertionError after timeout.
+    An exception from predicate counts as "not yet": the cluster is in flux."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as e:  # the cluster is in flux: keep asking until the deadline
+            last = e
+        time.sleep(step)
+    raise AssertionError(f"{what}: not true after {timeout} s (last: {last!r})")

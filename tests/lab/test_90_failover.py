@@ -10,22 +10,9 @@ import time
 import requests
 
 from glance_ha import lab, labclient
+from glance_ha.labclient import wait_for
 
 GLANCE_HOSTS = [h.name for h in lab.load_hosts() if h.is_glance]
-
-
-def wait_for(predicate, timeout: float, step: float = 1.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as e:  # the cluster is in flux: keep asking until the deadline
-            last = e
-        time.sleep(step)
-    raise AssertionError(f"not true after {timeout} s: {last}")
 
 
 def test_image_downloadable_through_the_vip_after_the_vip_holder_dies(conn, inventory_vars, state):

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from glance_ha import labclient
+from glance_ha.labclient import wait_for
 
 REPO = Path(__file__).resolve().parents[3]
 GLANCE_HA = str(REPO / ".venv/bin/glance-ha")
@@ -37,20 +37,6 @@ def cells(report: dict, image_id: str, store: str | None = None) -> dict[str, st
 def glance_api_nodes() -> list[str]:
     """Where the glance-api clone runs (sorted)."""
     return sorted(labclient.cluster_state().active.get("p_glance-api", []))
-
-
-def wait_for(predicate, timeout: float, step: float = 1.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as e:  # the cluster is in flux: keep asking until the deadline
-            last = e
-        time.sleep(step)
-    raise AssertionError(f"not true after {timeout} s: {last}")
 
 
 class Glance:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import subprocess
 import threading
@@ -15,18 +16,8 @@ from glance_ha.vipclient import VipClient
 GLANCE_HOSTS = [h.name for h in lab.load_hosts() if h.is_glance]
 
 
-def wait_for(predicate, timeout: float, step: float = 0.5, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as e:  # the cluster is in flux: keep asking until the deadline
-            last = e
-        time.sleep(step)
-    raise AssertionError(f"{what}: not true after {timeout} s (last: {last!r})")
+# the suite polls twice as often as the default
+wait_for = functools.partial(labclient.wait_for, step=0.5)
 
 
 def vip_holders_by_namespace(vip: str) -> list[str]:
