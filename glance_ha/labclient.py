@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from glance_ha import lab
+from glance_ha.status import VIP_AGENT_TYPES
 
 KEYSTONE_URL = "http://198.51.100.10:5000/v3"
 REGION = "RegionOne"
@@ -71,7 +72,7 @@ class ClusterState:
     quorum: bool = False
     # resource id -> nodes where it is active; clone instances keyed by their primitive id
     active: dict[str, list[str]] = field(default_factory=dict)
-    # IPaddr2 resource id -> its address
+    # VIP resource id (IPaddr2 or glance-vip) -> its address
     vips: dict[str, str] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     # resource id -> its agent, e.g. ocf:openstack:glance-api
@@ -113,7 +114,7 @@ def cluster_state(via: str | None = None) -> ClusterState:
         if r.get("failed") == "true":
             state.failed.append(r.get("id"))
     for prim in ET.fromstring(cib).iter("primitive"):
-        if prim.get("type") == "IPaddr2":
+        if prim.get("type") in VIP_AGENT_TYPES:
             for nv in prim.iter("nvpair"):
                 if nv.get("name") == "ip":
                     state.vips[prim.get("id")] = nv.get("value")
@@ -151,6 +152,20 @@ def image_round_trip(conn, name: str, data: bytes) -> dict:
         "sha512_sent": hashlib.sha512(data).hexdigest(),
         "endpoint": conn.image.get_endpoint(),
     }
+
+
+def vip_holders_by_namespace(vip: str) -> list[str]:
+    """The glance hosts that have `vip` configured, read straight from their network namespaces
+    (works for a host cut off the network, where ssh would not)."""
+    holders = []
+    for host in lab.load_hosts():
+        if not host.is_glance:
+            continue
+        out = subprocess.run(["ip", "-n", f"{lab.PREFIX}-{host.name}", "-4", "-o", "addr"],
+                             capture_output=True, text=True).stdout
+        if f" {vip}/" in out:
+            holders.append(host.name)
+    return holders
 
 
 def wait_for(predicate, timeout: float, step: float = 1.0, what: str = "condition"):

@@ -14,6 +14,9 @@ import xml.etree.ElementTree as ET
 
 from glance_ha import audit as audit_mod
 
+# the agents (ocf:*:TYPE) whose resources are VIPs
+VIP_AGENT_TYPES = ("glance-vip", "IPaddr2")
+
 
 def parse_crm_mon(xml: str) -> dict:
     root = ET.fromstring(xml)
@@ -29,7 +32,7 @@ def parse_crm_mon(xml: str) -> dict:
         rid = r.get("id", "")
         where = [x.get("name") for x in r.findall("node")]
         active = r.get("active") == "true" and r.get("role") == "Started"
-        if r.get("resource_agent", "").endswith(":IPaddr2"):
+        if r.get("resource_agent", "").rpartition(":")[2] in VIP_AGENT_TYPES:
             vips[rid] = where if active else []
         elif r.get("resource_agent", "").endswith(":glance-api"):
             for node in where:

@@ -1,7 +1,7 @@
 """A client that keeps using the VIP while a fault is injected, and what it saw.
 
-Each logical request is tried once more after a failure (a client that retries once, as
-keystoneauth-based clients do); the record keeps every attempt, so a test can tell the
+Each logical request is tried once more after a failure, half a second later (a client that
+retries once, with keystoneauth's first retry delay); the record keeps every attempt, so a test can tell the
 client-visible outage (fault to the first success after the last failure) and the requests
 that failed even with their retry.
 """
@@ -43,11 +43,25 @@ class Report:
             return float("inf")
         return min(a.end for a in after) - self.fault_at
 
+    def gap(self, kind: str | None = None) -> float:
+        """The longest time, from the last success before the fault on, during which the client
+        got no successful answer: what a planned move costs a client (a planned move's fault, the
+        command, comes long before the VIP actually leaves, so outage() would count time in which
+        the service answered)."""
+        oks = sorted(a.end for a in self.attempts if a.ok and (kind is None or a.kind == kind))
+        before = [t for t in oks if t <= self.fault_at]
+        after = [t for t in oks if t > self.fault_at]
+        if not after:
+            return float("inf")
+        ends = before[-1:] + after
+        return max((b - a for a, b in zip(ends, ends[1:])), default=0.0)
+
     def failed_attempts(self) -> int:
         return sum(1 for a in self.attempts if not a.ok)
 
     def summary(self) -> str:
-        return (f"outage list {self.outage('list'):.2f} s, download {self.outage('download'):.2f} s; "
+        return (f"outage list {self.outage('list'):.2f} s, download {self.outage('download'):.2f} s, "
+                f"longest gap {self.gap():.2f} s; "
                 f"{len(self.attempts)} attempts, {self.failed_attempts()} failed attempts, "
                 f"{self.failed_requests} failed requests after one retry")
 
@@ -57,7 +71,7 @@ class VipClient(threading.Thread):
 
     def __init__(self, address: str, token: str, image_id: str | None = None, sha256: str | None = None,
                  port: int = 9292, timeout: float = 5.0, pause: float = 0.05, retries: int = 1,
-                 retry_delay: float = 1.0):
+                 retry_delay: float = 0.5):
         super().__init__(daemon=True)
         self.address, self.port, self.token = address, port, token
         self.image_id, self.sha256 = image_id, sha256

@@ -198,7 +198,7 @@ def test_cib_loads_verifies_and_is_idempotent(rendered, inventory, tmp_path):
     assert monitor.find("instance_attributes/nvpair[@name='OCF_CHECK_LEVEL']").get("value") == "10"
     for vip_id, ip in zip(("p_vip_internal", "p_vip_public"), VIPS[inventory]):
         vip = conf.find(f"resources/primitive[@id='{vip_id}']")
-        assert vip.get("type") == "IPaddr2"
+        assert (vip.get("provider"), vip.get("type")) == ("openstack", "glance-vip")
         assert vip.find("instance_attributes/nvpair[@name='ip']").get("value") == ip
         colo = conf.find(f"constraints/rsc_colocation[@rsc='{vip_id}']")
         assert colo.get("with-rsc") == "cl_glance-api" and colo.get("score") == "INFINITY"

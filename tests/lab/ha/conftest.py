@@ -18,18 +18,7 @@ GLANCE_HOSTS = [h.name for h in lab.load_hosts() if h.is_glance]
 
 # the suite polls twice as often as the default
 wait_for = functools.partial(labclient.wait_for, step=0.5)
-
-
-def vip_holders_by_namespace(vip: str) -> list[str]:
-    """Which hosts have the VIP configured, read straight from their network namespaces
-    (works for a host that is cut off the network, where ssh would not)."""
-    holders = []
-    for host in GLANCE_HOSTS:
-        ns = f"{lab.PREFIX}-{host}"
-        out = subprocess.run(["ip", "-n", ns, "-4", "-o", "addr"], capture_output=True, text=True).stdout
-        if f" {vip}/" in out:
-            holders.append(host)
-    return holders
+vip_holders_by_namespace = labclient.vip_holders_by_namespace
 
 
 class VipWatch(threading.Thread):

@@ -89,10 +89,10 @@ def test_planned_standby_loses_no_request(client_factory, internal_vip):
         rep = client.stop(t0)
         report("standby", rep)
         assert rep.failed_requests == 0, [a for a in rep.attempts if not a.ok]
-        # A request in flight on the old holder when its VIP goes gets no answer and waits for
-        # the client's timeout before its retry succeeds; short of that the service is back at
-        # once. (Resetting the VIP's connections when it stops would remove that wait: open.)
-        assert rep.outage() <= client.timeout + 2.0
+        # A request in flight on the old holder when the VIP leaves is reset by glance-vip's stop
+        # (ss -K) and retried at once: the client is without an answer for about its retry delay
+        # plus the move, never for its timeout (5 s), which is what plain IPaddr2 costs it.
+        assert rep.gap() <= 2.0, rep.summary()
         moved_to = holder_of(internal_vip)
     finally:
         labclient.on_host(holder, f"crm node online {holder}")
@@ -211,9 +211,7 @@ def test_rolling_restart_is_never_down_longer_than_one_vip_move(client_factory, 
     rep = client.stop(t0)
     report("rolling restart", rep)
     assert rep.failed_requests == 0
-    # longest gap between two successes while the nodes took turns: at most one VIP move, which
-    # a client sees as one request left without an answer (its timeout) and the retry
-    oks = sorted(a.end for a in rep.attempts if a.ok)
-    gap = max(b - a for a, b in zip(oks, oks[1:]))
-    print(f"longest gap between successes: {gap:.2f} s")
-    assert gap <= client.timeout + client.retry_delay + 1.0
+    # longest time without an answer while the nodes took turns: at most one VIP move (the reset
+    # of the request in flight, the retry delay, the move), far below the client's timeout
+    print(f"longest gap between successes: {rep.gap():.2f} s")
+    assert rep.gap() <= 2.0, rep.summary()

@@ -1,0 +1,151 @@
+"""ocf/glance-vip, the VIPs' agent: IPaddr2 whose stop first resets the TCP connections to the VIP.
+
+The behaviour test is real: two network namespaces of our own joined by a veth pair, the VIP
+brought up by the agent (IPaddr2 underneath) in one, a server there that holds a request without
+answering (a request in flight), and the client in the other. Stopping the VIP with glance-vip
+resets the client's connection at once; stopping it with plain IPaddr2 leaves the client waiting
+until its own timeout, which is why the agent exists.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import DTD, REPO
+
+AGENT = REPO / "ocf" / "glance-vip"
+IPADDR2 = Path("/usr/lib/ocf/resource.d/heartbeat/IPaddr2")
+# our own namespaces and addresses: nothing of the machine's, nothing of a lab's
+NS_SERVER, NS_CLIENT = "gha-t-vip-srv", "gha-t-vip-cli"
+SERVER_ADDR, CLIENT_ADDR, VIP = "198.51.100.241", "198.51.100.242", "198.51.100.249"
+PORT = 19292
+
+SERVER = r"""
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(8)
+print("listening", flush=True)
+held = []
+while True:
+    c, _ = s.accept(); c.recv(1024); held.append(c)   # the request is read, never answered
+"""
+
+CLIENT = r"""
+import socket, sys, time
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))
+c.sendall(b"GET /v2/images HTTP/1.1\r\nHost: vip\r\n\r\n")
+print("sent", flush=True)
+t0 = time.monotonic()
+try:
+    c.recv(1024); outcome = "answer"
+except ConnectionResetError:
+    outcome = "reset"
+except socket.timeout:
+    outcome = "timeout"
+print(outcome, round(time.monotonic() - t0, 3), flush=True)
+"""
+
+
+def run(*cmd, check=True, **kw):
+    return subprocess.run(list(cmd), capture_output=True, text=True, check=check, **kw)
+
+
+def ocf_env(**params):
+    env = {"PATH": os.environ["PATH"], "OCF_ROOT": "/usr/lib/ocf",
+           "OCF_RESOURCE_INSTANCE": "p_vip_test", "HA_RSCTMP": "/run/resource-agents",
+           "OCF_RESKEY_CRM_meta_timeout": "20000"}
+    env.update({f"OCF_RESKEY_{k}": v for k, v in params.items()})
+    return env
+
+
+@pytest.fixture
+def two_namespaces():
+    for ns in (NS_SERVER, NS_CLIENT):
+        run("ip", "netns", "del", ns, check=False)
+    run("ip", "netns", "add", NS_SERVER)
+    run("ip", "netns", "add", NS_CLIENT)
+    try:
+        run("ip", "-n", NS_SERVER, "link", "add", "vsrv", "type", "veth", "peer", "name", "vcli",
+            "netns", NS_CLIENT)
+        for ns, dev, addr in ((NS_SERVER, "vsrv", SERVER_ADDR), (NS_CLIENT, "vcli", CLIENT_ADDR)):
+            run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
+            run("ip", "-n", ns, "link", "set", dev, "up")
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+        yield
+    finally:
+        for ns in (NS_SERVER, NS_CLIENT):
+            run("ip", "netns", "del", ns, check=False)
+
+
+def in_ns(ns, *cmd, env=None, **kw):
+    return ["ip", "netns", "exec", ns, *cmd], dict(env=env, **kw)
+
+
+def vip_action(agent: Path, action: str) -> subprocess.CompletedProcess:
+    cmd, kw = in_ns(NS_SERVER, str(agent), action,
+                    env=ocf_env(ip=VIP, cidr_netmask="24", nic="vsrv"))
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30, **kw)
+
+
+def request_in_flight_when_vip_stops(agent: Path) -> tuple[str, float]:
+    """Start the VIP with glance-vip, leave a request in flight on it, stop it with `agent`;
+    return what the client saw (answer/reset/timeout) and after how long."""
+    assert vip_action(AGENT, "start").returncode == 0
+    assert vip_action(AGENT, "monitor").returncode == 0
+    cmd, kw = in_ns(NS_SERVER, sys.executable, "-c", SERVER, str(PORT))
+    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, **kw)
+    try:
+        assert server.stdout.readline().strip() == "listening"
+        cmd, kw = in_ns(NS_CLIENT, sys.executable, "-c", CLIENT, VIP, str(PORT), "4")
+        client = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, **kw)
+        assert client.stdout.readline().strip() == "sent"
+        time.sleep(0.3)
+        stop = vip_action(agent, "stop")
+        assert stop.returncode == 0, stop.stderr
+        outcome, seconds = client.stdout.readline().split()
+        client.wait(timeout=10)
+        # the address is gone from the node either way
+        assert f" {VIP}/" not in run("ip", "-n", NS_SERVER, "-o", "addr").stdout
+        assert vip_action(AGENT, "monitor").returncode == 7
+        return outcome, float(seconds)
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_stop_resets_the_connections_in_flight(two_namespaces):
+    outcome, seconds = request_in_flight_when_vip_stops(AGENT)
+    assert outcome == "reset"
+    assert seconds < 1.5  # 0.3 s of waiting before the stop, then the stop itself
+
+
+def test_plain_ipaddr2_leaves_the_request_hanging_until_the_client_timeout(two_namespaces):
+    outcome, seconds = request_in_flight_when_vip_stops(IPADDR2)
+    assert outcome == "timeout" and seconds >= 3.5
+
+
+def test_stop_of_a_vip_not_held_succeeds(two_namespaces):
+    stop = vip_action(AGENT, "stop")
+    assert stop.returncode == 0, stop.stderr
+
+
+def test_metadata_is_ipaddr2s_under_our_name_and_valid(tmp_path):
+    out = run(str(AGENT), "meta-data", env=ocf_env()).stdout
+    assert '<resource-agent name="glance-vip"' in out
+    assert "ss -K" in out
+    assert '<parameter name="cidr_netmask"' in out and '<action name="monitor"' in out
+    (tmp_path / "md.xml").write_text(out)
+    lint = run("xmllint", "--noout", "--dtdvalid", DTD, str(tmp_path / "md.xml"), check=False)
+    assert lint.returncode == 0, lint.stderr
+
+
+def test_missing_ipaddr2_is_err_installed(tmp_path):
+    env = ocf_env()
+    env["OCF_ROOT"] = str(tmp_path)
+    proc = run(str(AGENT), "monitor", env=env, check=False)
+    assert proc.returncode == 5 and "install resource-agents" in proc.stderr
