@@ -408,10 +408,14 @@ def power_on(host: Host) -> None:
               "-M", host.name, f"--network-namespace-path=/run/netns/{host.netns}",
               "--capability=CAP_NET_ADMIN", "--console=read-only", "--resolv-conf=off",
               "--timezone=off", "--link-journal=no", "-E", "LANG=C.UTF-8", *binds, "-b"]
-    # The launcher joins the host's own cgroups before it becomes nspawn.
+    # The launcher joins the host's own cgroups, then runs nspawn, and runs it again when the
+    # host reboots itself (nspawn exits 133 on a reboot inside the container), as a machine
+    # would; any other exit is a power-off. A hard power-off kills the launcher with the rest.
     joins = " ".join(f"echo $$ > {d}/cgroup.procs;" for d in cgroup_dirs(host))
+    loop = ('while :; do "$@"; rc=$?; [ "$rc" -eq 133 ] || exit "$rc"; '
+            'echo "launcher: the host rebooted, booting it again"; done')
     logf = open(host.state / "console.log", "ab")
-    subprocess.Popen(["sh", "-c", f"{joins} exec \"$@\"", "launcher"] + nspawn,
+    subprocess.Popen(["sh", "-c", f"{joins} {loop}", "launcher"] + nspawn,
                      stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True)
     logf.close()
 

@@ -71,18 +71,22 @@ class VipClient(threading.Thread):
 
     def __init__(self, address: str, token: str, image_id: str | None = None, sha256: str | None = None,
                  port: int = 9292, timeout: float = 5.0, pause: float = 0.05, retries: int = 1,
-                 retry_delay: float = 0.5):
+                 retry_delay: float = 0.5, connect_timeout: float | None = None):
         super().__init__(daemon=True)
         self.address, self.port, self.token = address, port, token
         self.image_id, self.sha256 = image_id, sha256
         self.timeout, self.pause, self.retries, self.retry_delay = timeout, pause, retries, retry_delay
+        # a probe may give up on a connection sooner than on an answer (None: timeout for both)
+        self.connect_timeout = timeout if connect_timeout is None else connect_timeout
         self.attempts: list[Attempt] = []
         self.failed_requests = 0
         self._stop_event = threading.Event()
 
     def _get(self, path: str) -> bytes:
-        conn = http.client.HTTPConnection(self.address, self.port, timeout=self.timeout)
+        conn = http.client.HTTPConnection(self.address, self.port, timeout=self.connect_timeout)
         try:
+            conn.connect()
+            conn.sock.settimeout(self.timeout)
             conn.request("GET", path, headers={"X-Auth-Token": self.token, "Connection": "close"})
             resp = conn.getresponse()
             body = resp.read()

@@ -7,6 +7,7 @@ that config file, so each test writes the failure it wants:
 
     [fake]
     mode = healthy | hung | crash | unhealthy | no_healthcheck
+    disable_by_file_path = PATH   # while PATH exists, /healthcheck answers 503 DISABLED BY FILE
     workers = 2            # forked workers sharing the listening socket, like glance-api's
     startup_delay = 0.5    # seconds before it listens
     ignore_term = false    # true: parent and workers ignore SIGTERM (forces SIGKILL)
@@ -57,6 +58,8 @@ class GlanceHandler(http.server.BaseHTTPRequestHandler):
             if mode == "no_healthcheck":
                 return self.answer(404, "not found")
             if mode == "unhealthy":
+                return self.answer(503, "database: connection refused")
+            if os.path.exists(self.settings["disable_by_file_path"]):  # as oslo.middleware's
                 return self.answer(503, "DISABLED BY FILE")
             return self.answer(200, "OK")
         if self.path == "/versions":
@@ -142,7 +145,8 @@ def glance_main(config_path):
         # accepts connections (the kernel does) but never answers, like a frozen server
         while True:
             time.sleep(3600)
-    GlanceHandler.settings = {"mode": mode, "tokens_file": fake.get("tokens_file", "/nonexistent")}
+    GlanceHandler.settings = {"mode": mode, "tokens_file": fake.get("tokens_file", "/nonexistent"),
+                              "disable_by_file_path": fake.get("disable_by_file_path", "/nonexistent")}
     workers = []
     for _ in range(int(fake.get("workers", "1"))):
         child = os.fork()

@@ -188,6 +188,64 @@ def test_hung_glance_fails_the_monitor_within_the_http_timeout(ra):
         proc.wait()
 
 
+def fake_attrd_updater(ra, rc=0):
+    """An attrd_updater first in the agent's PATH that records its arguments, one call a line."""
+    calls = ra.root / "attrd_calls"
+    script = ra.bindir / "attrd_updater"
+    script.write_text("#!/bin/sh\necho \"$*\" >> %s\nexit %d\n" % (calls, rc))
+    script.chmod(0o755)
+    return lambda: calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_healthcheck_disabled_by_file_drains_the_node_instead_of_failing_it(ra):
+    calls = fake_attrd_updater(ra)
+    disable = ra.root / "healthcheck_disable"
+    ra.write_config(fake={"disable_by_file_path": str(disable)})
+    assert ra.run("start").rc == OCF_SUCCESS
+    assert ra.run("monitor").rc == OCF_SUCCESS and calls() == []
+    disable.touch()
+    pid = ra.pid()
+    assert ra.run("monitor").rc == OCF_SUCCESS
+    assert calls() == ["--name glance-api-drained --update 1"]
+    assert ra.run("monitor", level=10).rc == OCF_SUCCESS
+    assert len(calls()) == 1  # already drained: no second update
+    assert ra.pid() == pid and "node drained" in ra.log()
+    disable.unlink()
+    assert ra.run("monitor").rc == OCF_SUCCESS
+    assert calls()[1:] == ["--name glance-api-drained --delete"]
+    # a stop removes the attribute of a drained instance; a start while disabled is drained
+    disable.touch()
+    assert ra.run("monitor").rc == OCF_SUCCESS
+    assert ra.run("stop").rc == OCF_SUCCESS
+    assert calls()[2:] == ["--name glance-api-drained --update 1", "--name glance-api-drained --delete"]
+    assert ra.run("start").rc == OCF_SUCCESS
+    assert calls()[4:] == ["--name glance-api-drained --update 1"]
+    assert "started" in ra.log() and "drained (healthcheck disabled by file)" in ra.log()
+
+
+def test_without_drain_attribute_a_disabled_healthcheck_fails_the_monitor(ra):
+    calls = fake_attrd_updater(ra)
+    disable = ra.root / "healthcheck_disable"
+    ra.write_config(fake={"disable_by_file_path": str(disable)})
+    assert ra.run("start").rc == OCF_SUCCESS
+    disable.touch()
+    result = ra.run("monitor", params=dict(ra.params, drain_attribute=""))
+    assert result.rc == OCF_ERR_GENERIC and "503" in result.reason and "DISABLED BY FILE" in result.reason
+    assert calls() == []
+
+
+def test_a_failed_attribute_update_is_retried_and_the_monitor_still_succeeds(ra):
+    calls = fake_attrd_updater(ra, rc=1)
+    disable = ra.root / "healthcheck_disable"
+    ra.write_config(fake={"disable_by_file_path": str(disable)})
+    assert ra.run("start").rc == OCF_SUCCESS
+    disable.touch()
+    assert ra.run("monitor").rc == OCF_SUCCESS
+    assert ra.run("monitor").rc == OCF_SUCCESS
+    assert calls() == ["--name glance-api-drained --update 1"] * 2
+    assert "could not set node attribute glance-api-drained" in ra.log()
+
+
 def test_unhealthy_answer_fails_and_missing_healthcheck_falls_back_to_versions(ra):
     assert ra.run("start").rc == OCF_SUCCESS
     ra.write_config(fake={"mode": "unhealthy"})

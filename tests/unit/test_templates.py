@@ -192,7 +192,8 @@ def test_cib_loads_verifies_and_is_idempotent(rendered, inventory, tmp_path):
     prim = clone.find("primitive[@id='p_glance-api']")
     assert (prim.get("class"), prim.get("provider"), prim.get("type")) == ("ocf", "openstack", "glance-api")
     params = {nv.get("name"): nv.get("value") for nv in prim.iterfind("instance_attributes/nvpair")}
-    assert params == {"config": "/etc/glance/glance-api.conf", "user": "glance"}
+    assert params == {"config": "/etc/glance/glance-api.conf", "user": "glance",
+                      "drain_attribute": "glance-api-drained"}
     monitor = prim.find("operations/op[@name='monitor']")
     assert monitor.get("interval") == "5s" and monitor.get("timeout") == "20s"
     assert monitor.find("instance_attributes/nvpair[@name='OCF_CHECK_LEVEL']").get("value") == "10"
@@ -202,6 +203,10 @@ def test_cib_loads_verifies_and_is_idempotent(rendered, inventory, tmp_path):
         assert vip.find("instance_attributes/nvpair[@name='ip']").get("value") == ip
         colo = conf.find(f"constraints/rsc_colocation[@rsc='{vip_id}']")
         assert colo.get("with-rsc") == "cl_glance-api" and colo.get("score") == "INFINITY"
+        drained = conf.find(f"constraints/rsc_location[@rsc='{vip_id}']/rule")
+        assert drained.get("score") == "-100000"
+        expr = drained.find("expression")
+        assert (expr.get("attribute"), expr.get("operation"), expr.get("value")) == ("glance-api-drained", "eq", "1")
         order = conf.find(f"constraints/rsc_order[@then='{vip_id}']")
         assert order.get("first") == "cl_glance-api" and order.get("kind") == "Mandatory"
     fencing = conf.findall("resources/primitive[@class='stonith']")
