@@ -53,6 +53,8 @@ BASE_PACKAGES = [
     # keystonemiddleware's shared token cache: a node that just took the VIP serves its first
     # requests from the cache instead of validating every token with Keystone again
     "memcached", "python3-memcache",
+    # glance-vip's guard: new connections to a VIP that just left a node get an RST
+    "nftables",
 ]
 # Package services the base image leaves disabled: the roles enable what each host should run
 # (and Pacemaker, not systemd, runs glance-api).

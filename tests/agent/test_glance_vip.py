@@ -55,6 +55,19 @@ def run(*cmd, check=True, **kw):
     return subprocess.run(list(cmd), capture_output=True, text=True, check=check, **kw)
 
 
+CONNECT = r"""
+import socket, sys, time
+t0 = time.monotonic()
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3])).close(); outcome = "connected"
+except ConnectionRefusedError:
+    outcome = "refused"
+except socket.timeout:
+    outcome = "timeout"
+print(outcome, round(time.monotonic() - t0, 3), flush=True)
+"""
+
+
 def ocf_env(**params):
     env = {"PATH": os.environ["PATH"], "OCF_ROOT": "/usr/lib/ocf",
            "OCF_RESOURCE_INSTANCE": "p_vip_test", "HA_RSCTMP": "/run/resource-agents",
@@ -86,10 +99,20 @@ def in_ns(ns, *cmd, env=None, **kw):
     return ["ip", "netns", "exec", ns, *cmd], dict(env=env, **kw)
 
 
-def vip_action(agent: Path, action: str) -> subprocess.CompletedProcess:
+def vip_action(agent: Path, action: str, **params) -> subprocess.CompletedProcess:
     cmd, kw = in_ns(NS_SERVER, str(agent), action,
-                    env=ocf_env(ip=VIP, cidr_netmask="24", nic="vsrv"))
+                    env=ocf_env(ip=VIP, cidr_netmask="24", nic="vsrv", **params))
     return subprocess.run(cmd, capture_output=True, text=True, timeout=30, **kw)
+
+
+def new_connection(timeout: float = 3) -> tuple[str, float]:
+    cmd, kw = in_ns(NS_CLIENT, sys.executable, "-c", CONNECT, VIP, str(PORT), str(timeout))
+    outcome, seconds = subprocess.run(cmd, capture_output=True, text=True, check=True, **kw).stdout.split()
+    return outcome, float(seconds)
+
+
+def guard_tables() -> str:
+    return run("ip", "netns", "exec", NS_SERVER, "nft", "list", "tables").stdout
 
 
 def request_in_flight_when_vip_stops(agent: Path) -> tuple[str, float]:
@@ -129,6 +152,50 @@ def test_plain_ipaddr2_leaves_the_request_hanging_until_the_client_timeout(two_n
     assert outcome == "timeout" and seconds >= 3.5
 
 
+def test_after_stop_new_connections_are_refused_for_reject_seconds(two_namespaces):
+    server_cmd, kw = in_ns(NS_SERVER, sys.executable, "-c", SERVER, str(PORT))
+    server = subprocess.Popen(server_cmd, stdout=subprocess.PIPE, text=True, **kw)
+    try:
+        assert server.stdout.readline().strip() == "listening"
+        assert vip_action(AGENT, "start").returncode == 0
+        assert new_connection()[0] == "connected"  # the client now has the VIP's MAC cached
+        assert vip_action(AGENT, "stop", reject_seconds="3").returncode == 0
+        # the client still sends to this node: an RST at once, not a SYN lost in the move
+        outcome, seconds = new_connection()
+        assert outcome == "refused" and seconds < 0.5
+        assert "glance_vip_198_51_100_249" in guard_tables()
+        time.sleep(4)
+        assert "glance_vip_198_51_100_249" not in guard_tables()  # taken down after 3 s
+        assert new_connection(timeout=1.5)[0] == "timeout"  # the node just ignores the VIP now
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_start_takes_down_the_guard_of_an_earlier_stop(two_namespaces):
+    server_cmd, kw = in_ns(NS_SERVER, sys.executable, "-c", SERVER, str(PORT))
+    server = subprocess.Popen(server_cmd, stdout=subprocess.PIPE, text=True, **kw)
+    try:
+        assert server.stdout.readline().strip() == "listening"
+        assert vip_action(AGENT, "start").returncode == 0
+        assert vip_action(AGENT, "stop", reject_seconds="60").returncode == 0
+        assert "glance_vip_" in guard_tables()
+        assert vip_action(AGENT, "start").returncode == 0  # the VIP comes back within the minute
+        assert "glance_vip_" not in guard_tables()
+        assert new_connection()[0] == "connected"
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_bad_reject_seconds_is_err_configured_but_stop_still_works(two_namespaces):
+    assert vip_action(AGENT, "start").returncode == 0
+    monitor = vip_action(AGENT, "monitor", reject_seconds="soon")
+    assert monitor.returncode == 6 and "reject_seconds='soon'" in monitor.stderr
+    assert vip_action(AGENT, "stop", reject_seconds="soon").returncode == 0
+    assert f" {VIP}/" not in run("ip", "-n", NS_SERVER, "-o", "addr").stdout
+
+
 def test_stop_of_a_vip_not_held_succeeds(two_namespaces):
     stop = vip_action(AGENT, "stop")
     assert stop.returncode == 0, stop.stderr
@@ -137,7 +204,7 @@ def test_stop_of_a_vip_not_held_succeeds(two_namespaces):
 def test_metadata_is_ipaddr2s_under_our_name_and_valid(tmp_path):
     out = run(str(AGENT), "meta-data", env=ocf_env()).stdout
     assert '<resource-agent name="glance-vip"' in out
-    assert "ss -K" in out
+    assert "ss -K" in out and '<parameter name="reject_seconds"' in out
     assert '<parameter name="cidr_netmask"' in out and '<action name="monitor"' in out
     (tmp_path / "md.xml").write_text(out)
     lint = run("xmllint", "--noout", "--dtdvalid", DTD, str(tmp_path / "md.xml"), check=False)
