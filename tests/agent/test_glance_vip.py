@@ -95,6 +95,20 @@ def two_namespaces():
             run("ip", "netns", "del", ns, check=False)
 
 
+@pytest.fixture
+def server(two_namespaces):
+    """In the server namespace, a server on PORT (every address) that reads requests and never
+    answers them."""
+    cmd, kw = in_ns(NS_SERVER, sys.executable, "-c", SERVER, str(PORT))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, **kw)
+    try:
+        assert proc.stdout.readline().strip() == "listening"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def in_ns(ns, *cmd, env=None, **kw):
     return ["ip", "netns", "exec", ns, *cmd], dict(env=env, **kw)
 
@@ -120,72 +134,51 @@ def request_in_flight_when_vip_stops(agent: Path) -> tuple[str, float]:
     return what the client saw (answer/reset/timeout) and after how long."""
     assert vip_action(AGENT, "start").returncode == 0
     assert vip_action(AGENT, "monitor").returncode == 0
-    cmd, kw = in_ns(NS_SERVER, sys.executable, "-c", SERVER, str(PORT))
-    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, **kw)
-    try:
-        assert server.stdout.readline().strip() == "listening"
-        cmd, kw = in_ns(NS_CLIENT, sys.executable, "-c", CLIENT, VIP, str(PORT), "4")
-        client = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, **kw)
-        assert client.stdout.readline().strip() == "sent"
-        time.sleep(0.3)
-        stop = vip_action(agent, "stop")
-        assert stop.returncode == 0, stop.stderr
-        outcome, seconds = client.stdout.readline().split()
-        client.wait(timeout=10)
-        # the address is gone from the node either way
-        assert f" {VIP}/" not in run("ip", "-n", NS_SERVER, "-o", "addr").stdout
-        assert vip_action(AGENT, "monitor").returncode == 7
-        return outcome, float(seconds)
-    finally:
-        server.kill()
-        server.wait()
+    cmd, kw = in_ns(NS_CLIENT, sys.executable, "-c", CLIENT, VIP, str(PORT), "4")
+    client = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, **kw)
+    assert client.stdout.readline().strip() == "sent"
+    time.sleep(0.3)
+    stop = vip_action(agent, "stop")
+    assert stop.returncode == 0, stop.stderr
+    outcome, seconds = client.stdout.readline().split()
+    client.wait(timeout=10)
+    # the address is gone from the node either way
+    assert f" {VIP}/" not in run("ip", "-n", NS_SERVER, "-o", "addr").stdout
+    assert vip_action(AGENT, "monitor").returncode == 7
+    return outcome, float(seconds)
 
 
-def test_stop_resets_the_connections_in_flight(two_namespaces):
+def test_stop_resets_the_connections_in_flight(server):
     outcome, seconds = request_in_flight_when_vip_stops(AGENT)
     assert outcome == "reset"
     assert seconds < 1.5  # 0.3 s of waiting before the stop, then the stop itself
 
 
-def test_plain_ipaddr2_leaves_the_request_hanging_until_the_client_timeout(two_namespaces):
+def test_plain_ipaddr2_leaves_the_request_hanging_until_the_client_timeout(server):
     outcome, seconds = request_in_flight_when_vip_stops(IPADDR2)
     assert outcome == "timeout" and seconds >= 3.5
 
 
-def test_after_stop_new_connections_are_refused_for_reject_seconds(two_namespaces):
-    server_cmd, kw = in_ns(NS_SERVER, sys.executable, "-c", SERVER, str(PORT))
-    server = subprocess.Popen(server_cmd, stdout=subprocess.PIPE, text=True, **kw)
-    try:
-        assert server.stdout.readline().strip() == "listening"
-        assert vip_action(AGENT, "start").returncode == 0
-        assert new_connection()[0] == "connected"  # the client now has the VIP's MAC cached
-        assert vip_action(AGENT, "stop", reject_seconds="3").returncode == 0
-        # the client still sends to this node: an RST at once, not a SYN lost in the move
-        outcome, seconds = new_connection()
-        assert outcome == "refused" and seconds < 0.5
-        assert "glance_vip_198_51_100_249" in guard_tables()
-        time.sleep(4)
-        assert "glance_vip_198_51_100_249" not in guard_tables()  # taken down after 3 s
-        assert new_connection(timeout=1.5)[0] == "timeout"  # the node just ignores the VIP now
-    finally:
-        server.kill()
-        server.wait()
+def test_after_stop_new_connections_are_refused_for_reject_seconds(server):
+    assert vip_action(AGENT, "start").returncode == 0
+    assert new_connection()[0] == "connected"  # the client now has the VIP's MAC cached
+    assert vip_action(AGENT, "stop", reject_seconds="3").returncode == 0
+    # the client still sends to this node: an RST at once, not a SYN lost in the move
+    outcome, seconds = new_connection()
+    assert outcome == "refused" and seconds < 0.5
+    assert "glance_vip_198_51_100_249" in guard_tables()
+    time.sleep(4)
+    assert "glance_vip_198_51_100_249" not in guard_tables()  # taken down after 3 s
+    assert new_connection(timeout=1.5)[0] == "timeout"  # the node just ignores the VIP now
 
 
-def test_start_takes_down_the_guard_of_an_earlier_stop(two_namespaces):
-    server_cmd, kw = in_ns(NS_SERVER, sys.executable, "-c", SERVER, str(PORT))
-    server = subprocess.Popen(server_cmd, stdout=subprocess.PIPE, text=True, **kw)
-    try:
-        assert server.stdout.readline().strip() == "listening"
-        assert vip_action(AGENT, "start").returncode == 0
-        assert vip_action(AGENT, "stop", reject_seconds="60").returncode == 0
-        assert "glance_vip_" in guard_tables()
-        assert vip_action(AGENT, "start").returncode == 0  # the VIP comes back within the minute
-        assert "glance_vip_" not in guard_tables()
-        assert new_connection()[0] == "connected"
-    finally:
-        server.kill()
-        server.wait()
+def test_start_takes_down_the_guard_of_an_earlier_stop(server):
+    assert vip_action(AGENT, "start").returncode == 0
+    assert vip_action(AGENT, "stop", reject_seconds="60").returncode == 0
+    assert "glance_vip_" in guard_tables()
+    assert vip_action(AGENT, "start").returncode == 0  # the VIP comes back within the minute
+    assert "glance_vip_" not in guard_tables()
+    assert new_connection()[0] == "connected"
 
 
 def test_bad_reject_seconds_is_err_configured_but_stop_still_works(two_namespaces):

@@ -89,10 +89,12 @@ def test_planned_standby_loses_no_request(client_factory, internal_vip):
         rep = client.stop(t0)
         report("standby", rep)
         assert rep.failed_requests == 0, [a for a in rep.attempts if not a.ok]
-        # A request in flight on the old holder when the VIP leaves is reset by glance-vip's stop
-        # (ss -K) and retried at once: the client is without an answer for about its retry delay
-        # plus the move, never for its timeout (5 s), which is what plain IPaddr2 costs it.
-        assert rep.gap() <= 2.0, rep.summary()
+        # glance-vip's stop refuses new connections to the leaving VIP with an RST and resets those
+        # in flight: the client retries after its delay (0.5 s) and reaches the new holder. It is
+        # without an answer for about that delay, never for its timeout (5 s, a request left in
+        # flight by plain IPaddr2) nor a SYN retransmission (1 s, a connection sent to the old
+        # node before the new holder's gratuitous ARP): the target, outage <= 1 s.
+        assert rep.gap() <= 1.0, rep.summary()
         moved_to = holder_of(internal_vip)
     finally:
         labclient.on_host(holder, f"crm node online {holder}")
@@ -211,7 +213,7 @@ def test_rolling_restart_is_never_down_longer_than_one_vip_move(client_factory, 
     rep = client.stop(t0)
     report("rolling restart", rep)
     assert rep.failed_requests == 0
-    # longest time without an answer while the nodes took turns: at most one VIP move (the reset
-    # of the request in flight, the retry delay, the move), far below the client's timeout
+    # longest time without an answer while the nodes took turns: at most one VIP move (an RST,
+    # the retry delay, the move: about 0.6 s), far below the client's timeout
     print(f"longest gap between successes: {rep.gap():.2f} s")
-    assert rep.gap() <= 2.0, rep.summary()
+    assert rep.gap() <= 1.5, rep.summary()
