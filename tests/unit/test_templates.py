@@ -203,7 +203,11 @@ def test_cib_loads_verifies_and_is_idempotent(rendered, inventory, tmp_path):
         assert vip.find("instance_attributes/nvpair[@name='ip']").get("value") == ip
         colo = conf.find(f"constraints/rsc_colocation[@rsc='{vip_id}']")
         assert colo.get("with-rsc") == "cl_glance-api" and colo.get("score") == "INFINITY"
-        drained = conf.find(f"constraints/rsc_location[@rsc='{vip_id}']/rule")
+        non_dc = conf.find(f"constraints/rsc_location[@id='loc_{vip_id}_prefers_non_dc']/rule")
+        assert non_dc.get("score") == "50"
+        expr = non_dc.find("expression")
+        assert (expr.get("attribute"), expr.get("operation"), expr.get("value")) == ("#is_dc", "eq", "false")
+        drained = conf.find(f"constraints/rsc_location[@id='loc_{vip_id}_avoids_drained']/rule")
         assert drained.get("score") == "-100000"
         expr = drained.find("expression")
         assert (expr.get("attribute"), expr.get("operation"), expr.get("value")) == ("glance-api-drained", "eq", "1")
