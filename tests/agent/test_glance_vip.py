@@ -1,4 +1,5 @@
-"""ocf/glance-vip, the VIPs' agent: IPaddr2 whose stop first resets the TCP connections to the VIP.
+"""ocf/glance-vip, the VIPs' agent: IPaddr2 whose stop first resets the TCP connections to the VIP
+(and refuses new ones until the address is gone).
 
 The behaviour test is real: two network namespaces of our own joined by a veth pair, the VIP
 brought up by the agent (IPaddr2 underneath) in one, a server there that holds a request without
@@ -170,6 +171,17 @@ def test_after_stop_new_connections_are_refused_for_reject_seconds(server):
     time.sleep(4)
     assert "glance_vip_198_51_100_249" not in guard_tables()  # taken down after 3 s
     assert new_connection(timeout=1.5)[0] == "timeout"  # the node just ignores the VIP now
+
+
+def test_by_default_the_guard_lasts_only_the_stop(server):
+    assert vip_action(AGENT, "start").returncode == 0
+    assert new_connection()[0] == "connected"
+    stop = vip_action(AGENT, "stop")
+    assert stop.returncode == 0, stop.stderr
+    assert "glance_vip_" not in guard_tables()
+    # after the stop a stale client's SYN is dropped (retransmitted later), not refused: a client
+    # that retries once is not failed twice while the VIP is between nodes
+    assert new_connection(timeout=1.5)[0] == "timeout"
 
 
 def test_start_takes_down_the_guard_of_an_earlier_stop(server):
