@@ -46,7 +46,7 @@ def test_drain_and_return_the_vip_holder(glance, inventory_vars, conn):
                                                     "Put the node in standby", "Enable the healthcheck again")]
     assert order == sorted(order)
     assert report.failed_requests == 0, [a.error for a in report.attempts if not a.ok]
-    assert report.gap() <= 2.0, report.summary()  # one VIP move at most, never a client timeout
+    assert report.gap() <= 3.0, report.summary()  # one VIP move at most, never a client timeout
     assert len(report.attempts) > 20
     state = labclient.cluster_state()
     assert holder not in state.active["p_vip_internal"]  # moved once, stickiness keeps it away
@@ -70,7 +70,7 @@ def test_maintenance_with_a_reboot(glance, inventory_vars, conn):
     assert r.returncode == 0, r.stdout[-3000:]
     assert on(holder, "cat /proc/sys/kernel/random/boot_id").strip() != boot_id  # it did reboot
     assert report.failed_requests == 0, [a.error for a in report.attempts if not a.ok]
-    assert report.gap() <= 2.0, report.summary()  # one VIP move at most, never a client timeout
+    assert report.gap() <= 3.0, report.summary()  # one VIP move at most, never a client timeout
     assert glance_api_nodes() == GLANCE_HOSTS
     assert sorted(labclient.cluster_state().nodes_online) == GLANCE_HOSTS
     assert fence_events(holder) == fenced_before  # a planned reboot is a clean leave, not a fencing
@@ -106,6 +106,6 @@ def test_rolling_upgrade_schema_steps_once_in_order(glance, inventory_vars, conn
     assert sum(s == "(item=expand)" for s in steps) == 1 and sum("contract" in s for s in steps) == 1
     assert sum(s.startswith("TASK [Put the node in standby") for s in steps) == len(GLANCE_HOSTS)
     assert report.failed_requests == 0, [a.error for a in report.attempts if not a.ok]
-    assert report.gap() <= 2.0, report.summary()  # one VIP move at most, never a client timeout
+    assert report.gap() <= 3.0, report.summary()  # one VIP move at most, never a client timeout
     assert glance_api_nodes() == GLANCE_HOSTS
     assert fail_counts() == before

@@ -93,7 +93,7 @@ def test_planned_standby_loses_no_request(client_factory, internal_vip):
         # ones until its address is gone): the client retries after its delay (0.5 s). A
         # connection sent to the old node while the VIP is between nodes waits for one SYN
         # retransmission (1 s). Never the client's timeout (5 s): what plain IPaddr2 costs.
-        assert rep.gap() <= 2.0, rep.summary()
+        assert rep.gap() <= 3.0, rep.summary()  # observed 0.5-1.7 s; a timeout would be 5 s+
         moved_to = holder_of(internal_vip)
     finally:
         labclient.on_host(holder, f"crm node online {holder}")
@@ -215,4 +215,4 @@ def test_rolling_restart_is_never_down_longer_than_one_vip_move(client_factory, 
     # longest time without an answer while the nodes took turns: at most one VIP move (a reset
     # and the retry delay, or a SYN retransmission), far below the client's timeout
     print(f"longest gap between successes: {rep.gap():.2f} s")
-    assert rep.gap() <= 2.0, rep.summary()
+    assert rep.gap() <= 3.0, rep.summary()
