@@ -56,6 +56,14 @@ class Report:
         ends = before[-1:] + after
         return max((b - a for a, b in zip(ends, ends[1:])), default=0.0)
 
+    @classmethod
+    def combine(cls, *reports: "Report") -> "Report":
+        """One report of several clients that ran at the same time (one per kind, say)."""
+        if not reports or len({r.fault_at for r in reports}) != 1:
+            raise ValueError("combine reports of one fault")
+        attempts = sorted((a for r in reports for a in r.attempts), key=lambda a: a.start)
+        return cls(reports[0].fault_at, attempts, sum(r.failed_requests for r in reports))
+
     def failed_attempts(self) -> int:
         return sum(1 for a in self.attempts if not a.ok)
 
@@ -67,12 +75,24 @@ class Report:
 
 
 class VipClient(threading.Thread):
-    """Lists images and downloads one, in a loop, through `address:port` until stopped."""
+    """Lists images and downloads one, in a loop, through `address:port` until stopped.
+
+    `kinds` chooses the requests of the loop (default: a list, then a download when an image is
+    given); a probe that measures one kind alone is not delayed by an attempt of the other."""
 
     def __init__(self, address: str, token: str, image_id: str | None = None, sha256: str | None = None,
                  port: int = 9292, timeout: float = 5.0, pause: float = 0.05, retries: int = 1,
-                 retry_delay: float = 0.5, connect_timeout: float | None = None):
+                 retry_delay: float = 0.5, connect_timeout: float | None = None,
+                 kinds: tuple[str, ...] | None = None):
         super().__init__(daemon=True)
+        if kinds is None:
+            kinds = ("list", "download") if image_id else ("list",)
+        unknown = set(kinds) - {"list", "download"}
+        if not kinds or unknown:
+            raise ValueError(f"kinds must be a non-empty choice of 'list' and 'download', not {kinds!r}")
+        if "download" in kinds and not (image_id and sha256):
+            raise ValueError("a download needs image_id and sha256")
+        self.kinds = tuple(kinds)
         self.address, self.port, self.token = address, port, token
         self.image_id, self.sha256 = image_id, sha256
         self.timeout, self.pause, self.retries, self.retry_delay = timeout, pause, retries, retry_delay
@@ -120,9 +140,8 @@ class VipClient(threading.Thread):
         self.failed_requests += 1
 
     def run(self) -> None:
-        kinds = ["list"] + (["download"] if self.image_id else [])
         while not self._stop_event.is_set():
-            for kind in kinds:
+            for kind in self.kinds:
                 self._request(kind)
             self._stop_event.wait(self.pause)
 

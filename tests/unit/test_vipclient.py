@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import math
 
-from glance_ha.vipclient import Attempt, Report
+import pytest
+
+from glance_ha.vipclient import Attempt, Report, VipClient
 
 
 def attempts(*spec):
@@ -34,3 +36,31 @@ def test_a_request_left_hanging_shows_in_the_gap_even_without_a_failure():
 def test_no_answer_after_the_fault_is_an_infinite_outage_and_gap():
     rep = Report(10.0, attempts((9.9, 10.0, True), (10.0, 10.5, False)))
     assert rep.outage() == math.inf and rep.gap() == math.inf
+
+
+def test_combined_reports_keep_each_kind_and_sum_the_failed_requests():
+    lists = Report(10.0, attempts((10.1, 10.2, False), (10.9, 11.0, True)), failed_requests=1)
+    downloads = Report(10.0, [Attempt("download", 10.05, 10.3, False), Attempt("download", 11.2, 11.6, True)], 2)
+    both = Report.combine(lists, downloads)
+    assert [a.start for a in both.attempts] == [10.05, 10.1, 10.9, 11.2]
+    assert math.isclose(both.outage("list"), 1.0) and math.isclose(both.outage("download"), 1.6)
+    assert both.failed_requests == 3
+
+
+def test_combining_reports_of_different_faults_is_refused():
+    with pytest.raises(ValueError):
+        Report.combine(Report(10.0), Report(11.0))
+
+
+@pytest.mark.parametrize("kw", [dict(kinds=()), dict(kinds=("upload",)), dict(kinds=("download",), image_id=None)])
+def test_a_client_refuses_kinds_it_cannot_run(kw):
+    args = dict(image_id="i", sha256="s")
+    args.update(kw)
+    with pytest.raises(ValueError):
+        VipClient("198.51.100.10", "token", **args)
+
+
+def test_a_client_runs_only_the_kinds_asked_for():
+    assert VipClient("198.51.100.10", "t", "i", "s", kinds=("download",)).kinds == ("download",)
+    assert VipClient("198.51.100.10", "t", "i", "s").kinds == ("list", "download")
+    assert VipClient("198.51.100.10", "t").kinds == ("list",)
