@@ -427,12 +427,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if pid else 3
         elif a.cmd == "serve":
             serve()
-    except lab.LabError as e:
-        print(f"bmc: {e}", file=sys.stderr)
-        return 1
-    except subprocess.CalledProcessError as e:
-        print(f"bmc: command failed ({e.returncode}): {' '.join(map(str, e.cmd))}", file=sys.stderr)
-        return 1
+    except (lab.LabError, subprocess.CalledProcessError) as e:
+        return lab.cli_error("bmc", e)
     return 0
 
 

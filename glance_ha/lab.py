@@ -644,13 +644,18 @@ def main(argv: list[str] | None = None) -> int:
                 raise LabError("on-controller needs a command")
             enter_netns()
             os.execvp(a.command[0], a.command)
-    except LabError as e:
-        print(f"lab: {e}", file=sys.stderr)
-        return 1
-    except subprocess.CalledProcessError as e:
-        print(f"lab: command failed ({e.returncode}): {' '.join(map(str, e.cmd))}", file=sys.stderr)
-        return 1
+    except (LabError, subprocess.CalledProcessError) as e:
+        return cli_error("lab", e)
     return 0
+
+
+def cli_error(prog: str, e: Exception) -> int:
+    """A lab command-line tool's answer to an error it expects: one line on stderr, exit 1."""
+    if isinstance(e, subprocess.CalledProcessError):
+        print(f"{prog}: command failed ({e.returncode}): {' '.join(map(str, e.cmd))}", file=sys.stderr)
+    else:
+        print(f"{prog}: {e}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

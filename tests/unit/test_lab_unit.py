@@ -56,3 +56,10 @@ def test_port_names_fit_the_kernel_limit():
     for h in lab.load_hosts():
         for tag in ("i", "p"):
             assert len(lab.port_name(h, tag)) <= 15
+
+
+def test_cli_error_is_one_line_naming_the_tool_and_the_failed_command(capsys):
+    assert lab.cli_error("lab", lab.LabError("glance1: no such host")) == 1
+    assert lab.cli_error("bmc", subprocess.CalledProcessError(2, ["ip", "netns", "add", "x"])) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["lab: glance1: no such host", "bmc: command failed (2): ip netns add x"]
