@@ -19,8 +19,9 @@ Protocol: one request per TCP connection, one JSON object per line.
 The shared secret ($GLANCE_HA_LAB_DIR/secrets/fence_lab, 0600, generated when missing) never
 crosses the wire, and a request cannot be replayed on another connection.
 
-A host this BMC powered off boots again no sooner than GLANCE_HA_LAB_BMC_MIN_OFF seconds (10)
-after, as a real server takes its time; "on" answers at once (see BmcServer.power_on).
+A host that lost power (through this BMC, or a crash: lab.power_off) boots again no sooner
+than GLANCE_HA_LAB_BMC_MIN_OFF seconds (10) after, as a real server takes its time; "on"
+answers at once (see BmcServer.power_on).
 
     python -m glance_ha.bmc start | stop | status | serve
 """
@@ -108,6 +109,7 @@ class PowerBackend(Protocol):
     def status(self, plug: str) -> str: ...
     def on(self, plug: str) -> None: ...
     def off(self, plug: str) -> None: ...
+    def off_since(self, plug: str) -> float | None: ...
 
 
 class LabPower:
@@ -133,6 +135,10 @@ class LabPower:
     def off(self, plug: str) -> None:
         lab.power_off(lab.host_by_name(plug))
         reap_children()
+
+    def off_since(self, plug: str) -> float | None:
+        """When (time.time()) the host last lost power, by this BMC or by a crash."""
+        return lab.powered_off_at(lab.host_by_name(plug))
 
 
 def reap_children() -> None:
@@ -196,11 +202,16 @@ class BmcServer(socketserver.ThreadingTCPServer):
         A real server takes far longer than the cluster's failure detection to come back from a
         power cycle; a lab host would be back in a second. Rejoining before the survivors have
         seen it leave (token + consensus), it receives the notice of its own fencing and
-        Pacemaker stops on it for good ("We were allegedly just fenced"). The request still
-        answers at once: fencing is not slowed down."""
+        Pacemaker stops on it for good ("We were allegedly just fenced"); and a boot at once
+        would take the CPU the survivors' recovery needs on this one machine, which a real
+        crashed server never does. A host that crashed (off, but not through this BMC) counts
+        from its crash. The request still answers at once: fencing is not slowed down."""
         if plug in self.pending_boots or self.backend.status(plug) == "on":
             return
         wait = self.powered_off_at.get(plug, float("-inf")) + self.min_off_time - time.monotonic()
+        crashed_at = self.backend.off_since(plug)
+        if crashed_at is not None:
+            wait = max(wait, crashed_at + self.min_off_time - time.time())
         if wait <= 0:
             self.backend.on(plug)
             return

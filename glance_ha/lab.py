@@ -422,9 +422,21 @@ def power_on(host: Host) -> None:
     logf.close()
 
 
+def powered_off_at(host: Host) -> float | None:
+    """When (time.time()) power_off last took the host down; None if it never did."""
+    try:
+        return float((host.state / "powered-off-at").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def power_off(host: Host) -> None:
     """A hard power-off: every process of the host frozen, then killed at once; its network
-    namespace deleted (or the dead host keeps answering on it)."""
+    namespace deleted (or the dead host keeps answering on it). The time it lost power is kept
+    (powered_off_at), for the BMC: a crashed host, like one it powered off, boots no sooner than
+    its minimum off time after."""
+    if host.state.exists():
+        (host.state / "powered-off-at").write_text(f"{time.time():.3f}\n")
     freezer = next((d for d in cgroup_dirs(host) if d.parts[-3] == "freezer"), None)
     frozen = freezer is not None and freezer.exists()
     if frozen:

@@ -27,6 +27,7 @@ class RecordingPower:
     def __init__(self, plugs=("glance1", "glance2", "glance3")):
         self.state = {p: "on" for p in plugs}
         self.calls: list[tuple[str, str]] = []
+        self.crashed_at: dict[str, float] = {}  # time.time() a host went off without the BMC
 
     def plugs(self):
         return list(self.state)
@@ -41,6 +42,9 @@ class RecordingPower:
     def off(self, plug):
         self.calls.append(("off", plug))
         self.state[plug] = "off"
+
+    def off_since(self, plug):
+        return self.crashed_at.get(plug)
 
 
 class LoopbackBmc:

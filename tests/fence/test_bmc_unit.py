@@ -156,3 +156,15 @@ def test_a_host_off_for_long_boots_at_once(slow_boot_bmc, secret):
     slow_boot_bmc.power.state["glance3"] = "off"  # not powered off by this BMC
     assert bmc.request(("127.0.0.1", slow_boot_bmc.port), secret, "on", "glance3")["status"] == "on"
     assert slow_boot_bmc.power.calls == [("on", "glance3")]
+
+
+def test_a_host_that_just_crashed_boots_after_the_minimum_off_time(slow_boot_bmc, secret):
+    # off without the BMC (lab.power_off: a crash), then fenced: status, then on, as fence_lab does
+    slow_boot_bmc.power.state["glance2"] = "off"
+    slow_boot_bmc.power.crashed_at["glance2"] = time.time()
+    addr = ("127.0.0.1", slow_boot_bmc.port)
+    assert bmc.request(addr, secret, "status", "glance2")["status"] == "off"
+    assert bmc.request(addr, secret, "on", "glance2")["status"] == "on"
+    assert slow_boot_bmc.power.calls == []  # powered, not booted: its survivors' recovery comes first
+    time.sleep(0.8)
+    assert slow_boot_bmc.power.calls == [("on", "glance2")]
