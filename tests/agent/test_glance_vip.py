@@ -10,6 +10,7 @@ until its own timeout, which is why the agent exists.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -173,15 +174,29 @@ def test_after_stop_new_connections_are_refused_for_reject_seconds(server):
     assert new_connection(timeout=1.5)[0] == "timeout"  # the node just ignores the VIP now
 
 
-def test_by_default_the_guard_lasts_only_the_stop(server):
+def test_by_default_the_guard_outlasts_the_stop_by_less_than_a_retry_delay(server):
     assert vip_action(AGENT, "start").returncode == 0
     assert new_connection()[0] == "connected"
     stop = vip_action(AGENT, "stop")
     assert stop.returncode == 0, stop.stderr
+    # right after the stop a stale client is refused at once (it retries, rather than waiting a
+    # second for its SYN's retransmission) ...
+    outcome, seconds = new_connection()
+    assert outcome == "refused" and seconds < 0.2
+    # ... but for 0.3 s only, less than a client's retry delay (0.5 s): its retry is not refused
+    time.sleep(0.5)
     assert "glance_vip_" not in guard_tables()
-    # after the stop a stale client's SYN is dropped (retransmitted later), not refused: a client
-    # that retries once is not failed twice while the VIP is between nodes
     assert new_connection(timeout=1.5)[0] == "timeout"
+
+
+def test_reject_seconds_takes_decimals(server):
+    assert vip_action(AGENT, "start").returncode == 0
+    assert new_connection()[0] == "connected"
+    assert vip_action(AGENT, "stop", reject_seconds="1.5").returncode == 0
+    time.sleep(0.8)
+    assert "glance_vip_198_51_100_249" in guard_tables()
+    time.sleep(1.2)
+    assert "glance_vip_" not in guard_tables()
 
 
 def test_start_takes_down_the_guard_of_an_earlier_stop(server):
@@ -197,6 +212,9 @@ def test_bad_reject_seconds_is_err_configured_but_stop_still_works(two_namespace
     assert vip_action(AGENT, "start").returncode == 0
     monitor = vip_action(AGENT, "monitor", reject_seconds="soon")
     assert monitor.returncode == 6 and "reject_seconds='soon'" in monitor.stderr
+    assert "set reject_seconds 0.3" in monitor.stderr
+    for bad in ("-1", "nan", "inf"):
+        assert vip_action(AGENT, "monitor", reject_seconds=bad).returncode == 6, bad
     assert vip_action(AGENT, "stop", reject_seconds="soon").returncode == 0
     assert f" {VIP}/" not in run("ip", "-n", NS_SERVER, "-o", "addr").stdout
 
@@ -221,3 +239,18 @@ def test_missing_ipaddr2_is_err_installed(tmp_path):
     env["OCF_ROOT"] = str(tmp_path)
     proc = run(str(AGENT), "monitor", env=env, check=False)
     assert proc.returncode == 5 and "install resource-agents" in proc.stderr
+
+
+def test_metadata_is_cached_and_remade_when_the_agent_changes(tmp_path):
+    # Pacemaker asks for meta-data before a node's first start of a VIP: on a failover's path
+    agent = tmp_path / "glance-vip"
+    shutil.copy2(AGENT, agent)
+    first = run(str(agent), "meta-data", env=ocf_env()).stdout
+    cache = Path("/var/cache/glance-vip")
+    made = sorted(cache.glob("meta-data-*.xml"))
+    assert len(made) == 1 and made[0].read_text() == first
+    assert run(str(agent), "meta-data", env=ocf_env()).stdout == first  # from the cache
+    agent.write_text(agent.read_text().replace('AGENT = "glance-vip"', 'AGENT = "glance-vip-2"'))
+    second = run(str(agent), "meta-data", env=ocf_env()).stdout
+    assert '<resource-agent name="glance-vip-2"' in second  # not the stale cached text
+    assert [p.read_text() for p in cache.glob("meta-data-*.xml")] == [second]
