@@ -612,3 +612,37 @@ def test_missing_binary_probe_says_not_running(ra):
 def test_probe_with_missing_config_says_not_running(ra):
     ra.params["config"] = "/nonexistent/glance-api.conf"
     assert ra.run("monitor", interval=0).rc == OCF_NOT_RUNNING
+
+
+# ---------------------------------------------------------------------------------------------
+# warm-up at start
+
+def _console(ra):
+    return (ra.state_dir / "console.log").read_text()
+
+
+def test_start_warms_every_worker_with_authenticated_requests(ra, fake_keystone):
+    _with_keystone(ra, fake_keystone)  # the fake glance-api has two workers, as in the lab
+    ra.params["warm_up_requests"] = "8"
+    result = ra.run("start")
+    assert result.rc == OCF_SUCCESS, result
+    assert "warm-up: 8 of 8 authenticated requests answered 200" in ra.log()
+    assert fake_keystone.logins() == 1  # the level-20 token, cached for the monitor
+    served = [line for line in _console(ra).splitlines() if '"GET /v2/images?limit=1' in line and " 200 " in line]
+    assert len(served) == 8
+    assert ra.run("monitor", level=20).rc == OCF_SUCCESS and fake_keystone.logins() == 1
+
+
+def test_warm_up_without_usable_credentials_is_logged_not_a_failed_start(ra, fake_keystone):
+    _with_keystone(ra, fake_keystone, password="wrong")
+    ra.params["warm_up_requests"] = "4"
+    result = ra.run("start")
+    assert result.rc == OCF_SUCCESS, result
+    assert "warm-up skipped" in ra.log()
+    assert '"GET /v2/images' not in _console(ra)
+
+
+def test_no_warm_up_by_default(ra, fake_keystone):
+    _with_keystone(ra, fake_keystone)
+    assert ra.run("start").rc == OCF_SUCCESS
+    assert fake_keystone.logins() == 0 and "warm-up" not in ra.log()

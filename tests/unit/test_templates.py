@@ -186,6 +186,8 @@ def test_cib_loads_verifies_and_is_idempotent(rendered, inventory, tmp_path):
     assert props["no-quorum-policy"] == "stop"
     assert props["stonith-enabled"] == "true"  # the lab fences too (its BMC, fence_lab)
     assert props["dc-deadtime"] == ("5s" if inventory == "lab" else "20s")
+    # the scheduler waits for the end of a burst of changes (a node loss) instead of Pacemaker's 1 s re-ask
+    assert props["transition-delay"] == "100ms"
     clone = conf.find("resources/clone[@id='cl_glance-api']")
     meta = {nv.get("name"): nv.get("value") for nv in clone.iterfind("meta_attributes/nvpair")}
     assert meta["interleave"] == "true"
@@ -193,7 +195,7 @@ def test_cib_loads_verifies_and_is_idempotent(rendered, inventory, tmp_path):
     assert (prim.get("class"), prim.get("provider"), prim.get("type")) == ("ocf", "openstack", "glance-api")
     params = {nv.get("name"): nv.get("value") for nv in prim.iterfind("instance_attributes/nvpair")}
     assert params == {"config": "/etc/glance/glance-api.conf", "user": "glance",
-                      "drain_attribute": "glance-api-drained"}
+                      "drain_attribute": "glance-api-drained", "warm_up_requests": "8"}
     monitor = prim.find("operations/op[@name='monitor']")
     assert monitor.get("interval") == "5s" and monitor.get("timeout") == "20s"
     assert monitor.find("instance_attributes/nvpair[@name='OCF_CHECK_LEVEL']").get("value") == "10"
