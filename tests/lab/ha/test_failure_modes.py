@@ -89,11 +89,12 @@ def test_planned_standby_loses_no_request(client_factory, internal_vip):
         rep = client.stop(t0)
         report("standby", rep)
         assert rep.failed_requests == 0, [a for a in rep.attempts if not a.ok]
-        # glance-vip's stop resets the requests in flight on the leaving node (and refuses new
-        # ones until its address is gone): the client retries after its delay (0.5 s). A
-        # connection sent to the old node while the VIP is between nodes waits for one SYN
-        # retransmission (1 s). Never the client's timeout (5 s): what plain IPaddr2 costs.
-        assert rep.gap() <= 3.0, rep.summary()  # observed 0.5-1.7 s; a timeout would be 5 s+
+        # glance-vip's stop resets the requests in flight on the leaving node and refuses new
+        # ones until 0.3 s after its address is gone: the client retries after its delay (0.5 s),
+        # by then on the new holder (bench/failover: 0.56 s). A new holder slower than that costs
+        # the retry one SYN retransmission (1 s) more. Never the client's timeout (5 s): what
+        # plain IPaddr2 costs.
+        assert rep.gap() <= 3.0, rep.summary()  # a timeout would be 5 s+
         moved_to = holder_of(internal_vip)
     finally:
         labclient.on_host(holder, f"crm node online {holder}")
