@@ -391,8 +391,14 @@ def store_dir(name: str) -> Path:
     return LAB_DIR / "shared" / name
 
 
+BOOT_START_TIMEOUT = 10.0  # seconds power_on waits for the host's first process
+
+
 def power_on(host: Host) -> None:
-    """Boot the host: its network, its layer, systemd in a container of its own."""
+    """Boot the host: its network, its layer, systemd in a container of its own. Returns once
+    the host has its first process (powered, not booted), so that host_running is true from
+    then on: a caller that checks right after (wait_booted) does not take a host whose
+    launcher has not joined its cgroups yet for a dead one."""
     if host_running(host):
         return
     ensure_switch()
@@ -420,6 +426,12 @@ def power_on(host: Host) -> None:
     subprocess.Popen(["sh", "-c", f"{joins} {loop}", "launcher"] + nspawn,
                      stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True)
     logf.close()
+    deadline = time.monotonic() + BOOT_START_TIMEOUT
+    while not host_running(host):
+        if time.monotonic() > deadline:
+            raise LabError(f"{host.name}: no process {BOOT_START_TIMEOUT:.0f} s after power on; "
+                           f"see {host.state / 'console.log'}")
+        time.sleep(0.02)
 
 
 def powered_off_at(host: Host) -> float | None:
