@@ -70,6 +70,7 @@ class ClusterState:
     nodes_online: list[str] = field(default_factory=list)
     nodes_offline: list[str] = field(default_factory=list)
     quorum: bool = False
+    dc: str = ""  # the designated controller ("" when there is none)
     # resource id -> nodes where it is active; clone instances keyed by their primitive id
     active: dict[str, list[str]] = field(default_factory=dict)
     # VIP resource id (IPaddr2 or glance-vip) -> its address
@@ -106,6 +107,7 @@ def cluster_state(via: str | None = None) -> ClusterState:
         (state.nodes_online if n.get("online") == "true" else state.nodes_offline).append(n.get("name"))
     summary = root.find("summary/current_dc")
     state.quorum = summary is not None and summary.get("with_quorum") == "true"
+    state.dc = summary.get("name", "") if summary is not None and summary.get("present") == "true" else ""
     for r in root.iter("resource"):
         rid = r.get("id", "").split(":")[0]
         state.agents[rid] = r.get("resource_agent", "")

@@ -90,7 +90,7 @@ def test_planned_standby_loses_no_request(client_factory, internal_vip):
         report("standby", rep)
         assert rep.failed_requests == 0, [a for a in rep.attempts if not a.ok]
         # glance-vip's stop resets the requests in flight on the leaving node and refuses new
-        # ones until 0.3 s after its address is gone: the client retries after its delay (0.5 s),
+        # ones for 0.4 s from the stop's start: the client retries after its delay (0.5 s),
         # by then on the new holder (bench/failover: 0.56 s). A new holder slower than that costs
         # the retry one SYN retransmission (1 s) more. Never the client's timeout (5 s): what
         # plain IPaddr2 costs.
