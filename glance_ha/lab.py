@@ -55,6 +55,9 @@ BASE_PACKAGES = [
     "memcached", "python3-memcache",
     # glance-vip's guard: new connections to a VIP that just left a node get an RST
     "nftables",
+    # the node-local fault suite skews one host's clock (LD_PRELOAD through /etc/ld.so.preload):
+    # the hosts share this machine's kernel clock, which no namespace can offset
+    "libfaketime",
 ]
 # Package services the base image leaves disabled: the roles enable what each host should run
 # (and Pacemaker, not systemd, runs glance-api).

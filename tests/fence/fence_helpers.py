@@ -10,12 +10,11 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from glance_ha import bmc
+from glance_ha import bmc, labclient
 
 REPO = Path(__file__).resolve().parents[2]
 AGENT = REPO / "glance_ha" / "fence_lab"
@@ -143,14 +142,9 @@ def bmc_actions_since(offset: int, plug: str) -> list[str]:
 
 
 def wait_for(predicate, timeout: float, step: float = 0.2, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError(f"{what}: not true after {timeout} s (last: {last!r})")
+    """labclient's wait: an exception from predicate (a node answering half a state while it
+    boots) counts as "not yet", never as the answer."""
+    return labclient.wait_for(predicate, timeout, step=step, what=what)
 
 
 def ensure_lab_up() -> None:

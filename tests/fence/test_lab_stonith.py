@@ -50,7 +50,9 @@ def online(via: str = FENCER) -> list[str]:
         mon = crm_mon(via)
     except (AssertionError, ET.ParseError):
         return []
-    if mon.find("summary/current_dc").get("present") != "true":
+    # a node still booting answers without a DC (or without a summary at all): not yet
+    dc = mon.find("summary/current_dc")
+    if dc is None or dc.get("present") != "true":
         return []
     return sorted(n.get("name") for n in mon.iter("node") if n.get("online") == "true")
 

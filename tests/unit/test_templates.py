@@ -195,7 +195,8 @@ def test_cib_loads_verifies_and_is_idempotent(rendered, inventory, tmp_path):
     assert (prim.get("class"), prim.get("provider"), prim.get("type")) == ("ocf", "openstack", "glance-api")
     params = {nv.get("name"): nv.get("value") for nv in prim.iterfind("instance_attributes/nvpair")}
     assert params == {"config": "/etc/glance/glance-api.conf", "user": "glance",
-                      "drain_attribute": "glance-api-drained", "warm_up_requests": "8"}
+                      "drain_attribute": "glance-api-drained", "warm_up_requests": "8",
+                      "store_marker": ".glance-ha-store", "max_clock_skew": "60"}
     monitor = prim.find("operations/op[@name='monitor']")
     assert monitor.get("interval") == "5s" and monitor.get("timeout") == "20s"
     assert monitor.find("instance_attributes/nvpair[@name='OCF_CHECK_LEVEL']").get("value") == "10"
@@ -213,8 +214,27 @@ def test_cib_loads_verifies_and_is_idempotent(rendered, inventory, tmp_path):
         assert drained.get("score") == "-100000"
         expr = drained.find("expression")
         assert (expr.get("attribute"), expr.get("operation"), expr.get("value")) == ("glance-api-drained", "eq", "1")
+        # a node that lost the link to the public gateway gives up the public VIP only; one that
+        # lost its default gateway gives up both
+        checks = ["gateway"] + (["public"] if vip_id == "p_vip_public" else [])
+        for check in ("public", "gateway"):
+            loc = conf.find(f"constraints/rsc_location[@id='loc_{vip_id}_prefers_{check}']/rule")
+            assert (loc is not None) == (check in checks), (vip_id, check)
+            if loc is not None:
+                # a bonus above stickiness + the non-DC preference, never a ban (a negative score
+                # on every node would stop the VIP when all lose the link)
+                assert int(loc.get("score")) > 100 + 50
+                exprs = [(e.get("attribute"), e.get("operation"), e.get("value")) for e in loc.iter("expression")]
+                assert exprs == [(f"ping-{check}", "gte", "1")]
         order = conf.find(f"constraints/rsc_order[@then='{vip_id}']")
         assert order.get("first") == "cl_glance-api" and order.get("kind") == "Mandatory"
+    gateways = {"lab": {"public": "203.0.113.1", "gateway": "198.51.100.1"},
+                "production": {"public": "10.30.0.1 10.30.0.2", "gateway": "10.20.0.1"}}[inventory]
+    for check, hosts in gateways.items():
+        ping = conf.find(f"resources/clone[@id='cl_ping_{check}']/primitive[@id='p_ping_{check}']")
+        assert (ping.get("provider"), ping.get("type")) == ("pacemaker", "ping")
+        ping_params = {nv.get("name"): nv.get("value") for nv in ping.iterfind("instance_attributes/nvpair")}
+        assert ping_params["name"] == f"ping-{check}" and ping_params["host_list"] == hosts
     fencing = conf.findall("resources/primitive[@class='stonith']")
     if inventory == "lab":
         assert [f.get("type") for f in fencing] == ["fence_lab"]

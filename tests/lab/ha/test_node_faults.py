@@ -1,0 +1,330 @@
+"""Node-local faults (issue 16): one node at a time gets a fault of its own while clients poll
+both VIPs (list + download, one retry). Each case asserts that the service keeps answering, that
+only the broken node is kept out and only for the resource concerned, that status names the node
+and the reason, that the alert log recorded it, and that the node comes back once fixed.
+
+Faults of glance-api's node (its config, package, store mount, staging file system, clock) must
+keep that node's instance out (the agent's node-local codes: Pacemaker bans it there only);
+faults of a node's links (its public link, its default gateway) must move the VIPs that depend on
+them away (ocf:pacemaker:ping attributes) and leave glance-api alone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+
+from glance_ha import lab, labclient, status
+from glance_ha.vipclient import VipClient
+
+from .conftest import GLANCE_HOSTS, wait_for
+
+CONF = "/etc/glance/glance-api.conf"
+API_PY = "/usr/lib/python3/dist-packages/glance/cmd/api.py"
+STORE = "/var/lib/glance/images"
+STAGING = "/var/lib/glance/staging"
+MONITOR_INTERVAL = 5.0  # ha_resources_glance_monitor_interval
+PING_DETECTION = 3.0 + 2 * 1.0 + 1.0  # interval + attempts x timeout + dampen (ha_resources_ping_*)
+VIP_MOVE = 3.0  # a VIP's stop, start and the client's retry (the HA suite's standby bound)
+
+
+# SIGKILL to the whole glance-api process group, as a crash would (inside a lab host)
+KILL_GLANCE = ("pid=$(pgrep -o -f '^/usr/bin/python3 /usr/bin/glance-api') && "
+               "kill -KILL -- -$(ps -o pgid= -p $pid | tr -d ' ')")
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    inject: str          # shell, run on the node
+    repair: str          # shell, run on the node
+    reason: str          # what the agent's exit reason (and so status) must say
+    scope: str = "glance-api"  # what is kept out: glance-api, or the VIPs of a link check
+
+    def __str__(self) -> str:
+        return self.name
+
+
+SWITCH_NFT_TABLE = "gha_fault"
+
+GLANCE_FAULTS = {
+    "config-unreadable": Fault(
+        "config-unreadable", f"chown root:root {CONF} && chmod 0600 {CONF} && " + KILL_GLANCE,
+        f"chown root:glance {CONF} && chmod 0640 {CONF}", "cannot read"),
+    "config-missing": Fault(
+        "config-missing", f"mv {CONF} {CONF}.fault && " + KILL_GLANCE,
+        f"mv {CONF}.fault {CONF}", "not found"),
+    "config-unparsable": Fault(
+        "config-unparsable", f"cp -p {CONF} {CONF}.fault && echo '[broken' >> {CONF}",
+        f"mv {CONF}.fault {CONF}", "INI"),
+    "package-broken": Fault(
+        "package-broken",
+        f"mv {API_PY} {API_PY}.fault && echo 'raise ImportError(\"broken by the fault suite\")' > {API_PY} && "
+        + KILL_GLANCE, f"mv {API_PY}.fault {API_PY}", "exited during start"),
+    "store-not-mounted": Fault(
+        # an empty directory where the share should be, as when the NFS mount failed at boot
+        "store-not-mounted", f"mount -t tmpfs -o size=1m,mode=0750,uid=glance,gid=glance fault {STORE}",
+        f"umount {STORE}", STORE),
+    "staging-full": Fault(
+        "staging-full",
+        f"mount -t tmpfs -o size=256k,mode=0750,uid=glance,gid=glance fault {STAGING} && "
+        f"(dd if=/dev/zero of={STAGING}/fill bs=4k >/dev/null 2>&1 || true)",
+        f"umount {STAGING}", STAGING),
+    "clock-off": Fault(
+        # every new process of the node sees its clock 10 minutes ahead (the lab hosts share the
+        # machine's kernel clock, which no namespace offsets: libfaketime through ld.so.preload)
+        "clock-off",
+        "echo +600 > /etc/faketimerc && "
+        "ls /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 > /etc/ld.so.preload",
+        "rm -f /etc/ld.so.preload /etc/faketimerc", "clock"),
+}
+
+# (fault, which node): the VIP holder where the fault costs a VIP move, a node without VIPs
+# where it must cost nothing.
+GLANCE_CASES = [
+    ("config-unreadable", "holder"), ("config-unreadable", "other"),
+    ("config-missing", "other"), ("config-unparsable", "holder"),
+    ("package-broken", "other"), ("store-not-mounted", "holder"),
+    ("staging-full", "other"), ("clock-off", "holder"),
+]
+
+
+# ------------------------------------------------------------------------------------------
+# watching the cluster while a fault lasts
+
+class CloneWatch(threading.Thread):
+    """Samples crm_mon (on a node other than the broken one) every 0.5 s: where glance-api runs,
+    and where each VIP is."""
+
+    def __init__(self, via: str):
+        super().__init__(daemon=True)
+        self.via = via
+        self.samples: list[labclient.ClusterState] = []
+        self._stop_event = threading.Event()
+
+    def run(self):
+        while not self._stop_event.is_set():
+            try:
+                self.samples.append(labclient.cluster_state(via=self.via))
+            except Exception:  # a node in flux answered nothing usable: the next sample
+                pass
+            self._stop_event.wait(0.5)
+
+    def stop(self):
+        self._stop_event.set()
+        self.join(timeout=30)
+
+    def nodes_that_lost_glance(self, healthy: list[str]) -> set[str]:
+        return {n for s in self.samples for n in healthy if n not in s.clone_nodes()}
+
+
+@pytest.fixture(scope="module")
+def vips(inventory_vars) -> dict[str, str]:
+    return {"p_vip_internal": inventory_vars["glance_ha_internal_vip"],
+            "p_vip_public": inventory_vars["glance_ha_public_vip"]}
+
+
+@pytest.fixture
+def clients(conn, test_image, vips):
+    """One client per VIP, each listing and downloading through it."""
+    made = [VipClient(ip, conn.session.get_token(), test_image["id"], test_image["sha256_sent"])
+            for ip in vips.values()]
+    for c in made:
+        c.start()
+    yield made
+    for c in made:
+        c.stop(time.monotonic())
+
+
+def stop_clients(clients: list[VipClient], t0: float):
+    from glance_ha.vipclient import Report
+    return Report.combine(*(c.stop(t0) for c in clients))
+
+
+def pick(role: str) -> str:
+    holders = labclient.cluster_state().vip_holders()
+    held = {n for ns in holders.values() for n in ns}
+    if role == "holder":
+        return holders["p_vip_internal"][0]
+    return next(h for h in GLANCE_HOSTS if h not in held)
+
+
+def crm_mon_xml(via: str) -> str:
+    return labclient.on_host(via, "crm_mon -1 --output-as=xml --include=all", timeout=20)
+
+
+def status_lines(via: str) -> list[str]:
+    """What `glance-ha status` prints of the cluster (the same parse and render it uses)."""
+    report = status.build(status.parse_crm_mon(crm_mon_xml(via)), [], None, {})
+    return status.render(report).splitlines()
+
+
+def failure_on(host: str, via: str) -> str:
+    """The exit reason crm_mon records for a glance-api failure on host ('' when none)."""
+    root = ET.fromstring(crm_mon_xml(via))
+    for f in root.findall("failures/failure"):
+        if f.get("node") == host and "glance-api" in f.get("op_key", ""):
+            return f.get("exitreason") or f.get("exitstatus") or "failed"
+    return ""
+
+
+def events_on(host: str) -> str:
+    return labclient.on_host(host, "cat /var/log/glance-ha/events.log 2>/dev/null || true")
+
+
+def report_line(name: str, rep, extra: str = "") -> None:
+    print(f"\n[{name}] {rep.summary()}{extra}")
+
+
+# ------------------------------------------------------------------------------------------
+# glance-api's node
+
+@pytest.mark.parametrize("fault_name,role", GLANCE_CASES, ids=[f"{f}-{r}" for f, r in GLANCE_CASES])
+def test_node_fault_keeps_only_that_node_out(fault_name, role, clients, vips):
+    fault = GLANCE_FAULTS[fault_name]
+    target = pick(role)
+    healthy = [h for h in GLANCE_HOSTS if h != target]
+    watch = CloneWatch(via=healthy[0])
+    watch.start()
+    time.sleep(1)
+    t0 = time.monotonic()
+    labclient.on_host(target, fault.inject)
+    try:
+        reason = wait_for(lambda: target not in labclient.cluster_state(via=healthy[0]).clone_nodes()
+                          and failure_on(target, healthy[0]), timeout=90, step=0.5,
+                          what=f"glance-api on {target} kept out after {fault}")
+        kept_out_after = time.monotonic() - t0
+        # the VIPs are served from the healthy nodes
+        wait_for(lambda: all(labclient.healthcheck(ip) == 200 for ip in vips.values()), timeout=30,
+                 step=0.2, what="both VIPs answering")
+        time.sleep(2)
+        rep = stop_clients(clients, t0)
+        state = labclient.cluster_state(via=healthy[0])
+        lines = status_lines(healthy[0])
+        events = events_on(target) + events_on(healthy[0])
+    finally:
+        watch.stop()
+        labclient.on_host(target, fault.repair)
+    report_line(f"{fault}, {role} {target}", rep, f"; kept out after {kept_out_after:.1f} s: {reason}")
+    # the agent says what is wrong, by a node-local code: only this node is out
+    assert fault.reason.lower() in reason.lower(), reason
+    assert watch.nodes_that_lost_glance(healthy) == set(), "glance-api stopped on a healthy node"
+    assert sorted(state.clone_nodes()) == healthy
+    for rid, holders in state.vip_holders().items():
+        assert len(holders) == 1 and holders[0] != target, (rid, holders)
+    if role == "other":
+        assert rep.failed_requests == 0, [a for a in rep.attempts if not a.ok][:5]
+    else:
+        # until the monitor sees it, the holder's requests fail; then one VIP move
+        assert rep.outage() <= MONITOR_INTERVAL + VIP_MOVE + 2.0, rep.summary()
+    # status names the node and the reason in one line
+    assert any(target in line and fault.reason.lower() in line.lower() for line in lines), lines
+    # the alert agent recorded the failure, with the node and the reason
+    assert any(target in line and "glance-api" in line and fault.reason.lower() in line.lower()
+               for line in events.splitlines()), events[-2000:]
+    # fixed, then the one documented command: the node serves again
+    labclient.on_host(target, "crm resource cleanup cl_glance-api " + target)
+    wait_for(lambda: target in labclient.cluster_state().clone_nodes(), timeout=90, step=1,
+             what=f"glance-api back on {target}")
+
+
+def test_a_fixed_node_returns_by_itself_after_failure_timeout(clients, inventory_vars):
+    """No cleanup: once the config is readable again, the failure expires (failure-timeout) and
+    Pacemaker starts the instance there again on its own."""
+    fault = GLANCE_FAULTS["config-unreadable"]
+    target = pick("other")
+    t0 = time.monotonic()
+    labclient.on_host(target, fault.inject)
+    try:
+        wait_for(lambda: failure_on(target, next(h for h in GLANCE_HOSTS if h != target)), timeout=60,
+                 step=0.5, what=f"{target} kept out")
+    finally:
+        labclient.on_host(target, fault.repair)
+    repaired = time.monotonic()
+    timeout_s = int(str(inventory_vars.get("ha_resources_failure_timeout", "120s")).rstrip("s"))
+    wait_for(lambda: target in labclient.cluster_state().clone_nodes(), timeout=timeout_s + 90, step=2,
+             what=f"glance-api back on {target} without a cleanup")
+    rep = stop_clients(clients, t0)
+    print(f"\n[failure-timeout] {target} back {time.monotonic() - repaired:.0f} s after the repair "
+          f"(failure-timeout {timeout_s} s); {rep.summary()}")
+    assert rep.failed_requests == 0
+
+
+# ------------------------------------------------------------------------------------------
+# a node's links
+
+def switch(cmd: str) -> None:
+    lab.run(["ip", "netns", "exec", f"{lab.PREFIX}-sw", "sh", "-c", cmd])
+
+
+def cut_public_link(host: str, up: bool) -> None:
+    lab.run(["ip", "-n", f"{lab.PREFIX}-sw", "link", "set", lab.port_name(lab.host_by_name(host), "p"),
+             "up" if up else "down"])
+
+
+def block_gateway(host: str, gateway: str, blocked: bool) -> None:
+    """The node's packets to its default gateway are lost (a dead router port, a bad ARP entry)."""
+    address = lab.host_by_name(host).internal
+    if blocked:
+        switch(f"nft add table inet {SWITCH_NFT_TABLE} && "
+               f"nft add chain inet {SWITCH_NFT_TABLE} input '{{ type filter hook input priority 0; }}' && "
+               f"nft add rule inet {SWITCH_NFT_TABLE} input ip saddr {address} ip daddr {gateway} drop")
+    else:
+        switch(f"nft delete table inet {SWITCH_NFT_TABLE} 2>/dev/null || true")
+
+
+LINK_CASES = {
+    # the public link of the public VIP's holder: that VIP leaves, the internal one may stay
+    "public-link-cut": ("p_vip_public", {"p_vip_public"}, "ping-public"),
+    # the internal VIP holder's default gateway: both VIPs leave it
+    "gateway-lost": ("p_vip_internal", {"p_vip_internal", "p_vip_public"}, "ping-gateway"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LINK_CASES))
+def test_lost_link_moves_only_the_vips_that_need_it(case, clients, vips, inventory_vars):
+    vip_of_target, must_move, attribute = LINK_CASES[case]
+    before = labclient.cluster_state().vip_holders()
+    target = before[vip_of_target][0]
+    healthy = [h for h in GLANCE_HOSTS if h != target]
+    gateway = inventory_vars["glance_ha_internal_gateway"]
+    inject: Callable[[bool], None] = ((lambda cut: cut_public_link(target, not cut)) if case == "public-link-cut"
+                                      else (lambda cut: block_gateway(target, gateway, cut)))
+    watch = CloneWatch(via=healthy[0])
+    watch.start()
+    time.sleep(1)
+    t0 = time.monotonic()
+    inject(True)
+    try:
+        wait_for(lambda: all(target not in labclient.cluster_state(via=healthy[0]).vip_holders()[r]
+                             and labclient.cluster_state(via=healthy[0]).vip_holders()[r]
+                             for r in must_move),
+                 timeout=60, step=0.3, what=f"{sorted(must_move)} off {target} after {case}")
+        moved_after = time.monotonic() - t0
+        time.sleep(2)
+        rep = stop_clients(clients, t0)
+        state = labclient.cluster_state(via=healthy[0])
+        lines = status_lines(healthy[0])
+        events = events_on(healthy[0])
+    finally:
+        watch.stop()
+        inject(False)
+    report_line(f"{case}, {target}", rep, f"; VIPs moved after {moved_after:.1f} s")
+    # glance-api is left alone everywhere, the broken node included: no failure, no restart
+    assert watch.nodes_that_lost_glance(GLANCE_HOSTS) == set()
+    assert state.failed == [] and failure_on(target, healthy[0]) == ""
+    # a VIP that does not need the lost link stays where it was
+    for rid in set(before) - must_move:
+        assert {tuple(s.vip_holders().get(rid, [])) for s in watch.samples} <= {tuple(before[rid])}, rid
+    assert rep.outage() <= PING_DETECTION + VIP_MOVE + 2.0, rep.summary()
+    assert any(target in line and attribute in line for line in lines), lines
+    assert any(target in line and attribute in line for line in events.splitlines()), events[-2000:]
+    # the link is back: the attribute returns, nothing to clean up (stickiness keeps the VIPs)
+    wait_for(lambda: 'value="1"' in labclient.on_host(
+        healthy[0], f"attrd_updater --query --name {attribute} --node {target}", check=False),
+        timeout=30, step=1, what=f"{attribute}=1 on {target}")
