@@ -212,7 +212,8 @@ def test_all_problems_are_collected_in_one_report():
 
 
 def test_through_ansible_playbook_a_broken_lab_inventory_stops_before_any_host(tmp_path):
-    """A copy of the lab inventory with a VIP outside the subnet and no db password."""
+    """A copy of the lab inventory with a VIP outside the subnet, no db password and one host
+    without its second-link address."""
     broken = tmp_path / "inventory"
     shutil.copytree(INVENTORIES["lab"], broken)
     all_vars = broken / "group_vars" / "all.yml"
@@ -220,10 +221,14 @@ def test_through_ansible_playbook_a_broken_lab_inventory_stops_before_any_host(t
     data["glance_ha_internal_vip"] = "192.0.2.50"
     del data["glance_ha_db_password"]
     all_vars.write_text(yaml.safe_dump(data))
+    hosts = broken / "hosts.yml"
+    hosts.write_text(hosts.read_text().replace("          lab_cluster_address: 198.18.0.12\n", ""))
     proc = run_playbook(ROOT / "ansible" / "site.yml", broken, tmp_path, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "preflight found 2 problems in the inventory; nothing was changed:" in out
+    assert "preflight found 3 problems in the inventory; nothing was changed:" in out
+    assert ("glance_ha_cluster_address (the second corosync link) is set on glance1, glance3 but "
+            "not on glance2") in out
     assert ("glance_ha_internal_vip 192.0.2.50 is outside the subnet 198.51.100.0/24 of glance1, "
             "glance2, glance3 (glance_ha_internal_prefix 24): set it to a free address in "
             "198.51.100.0/24") in out

@@ -151,6 +151,15 @@ def test_corosync_conf(rendered, inventory):
     nodes = conf["nodelist"][0]["node"]
     assert {n["name"]: n["ring0_addr"] for n in nodes} == NODES[inventory]
     assert sorted(n["nodeid"] for n in nodes) == ["1", "2", "3"]
+    if inventory == "lab":  # two links: the lab's cluster network is link 1, preferred
+        assert {n["name"]: n["ring1_addr"] for n in nodes} == {
+            "glance1": "198.18.0.11", "glance2": "198.18.0.12", "glance3": "198.18.0.13"}
+        assert totem["link_mode"] == "passive"
+        assert corosync_links(conf) == {"0": {"linknumber": "0", "knet_link_priority": "1"},
+                                        "1": {"linknumber": "1", "knet_link_priority": "2"}}
+    else:
+        assert "link_mode" not in totem and "interface" not in totem
+        assert not any("ring1_addr" in n for n in nodes)
     quorum = conf["quorum"][0]
     assert quorum["provider"] == "corosync_votequorum" and "two_node" not in quorum
 
@@ -211,14 +220,12 @@ def test_corosync_conf_without_a_second_link_is_unchanged(rendered):
 
 @pytest.fixture(scope="module")
 def two_links(tmp_path_factory):
-    """corosync.conf of the production example with a second link, per cluster_link_mode."""
-    return {mode: render(tmp_path_factory.mktemp(f"render-{mode}"), "production",
-                         dict(SECOND_LINK, cluster_link_mode=mode))[0]
-            for mode in ("passive", "active")}
-
-
-def corosync_links(conf: dict) -> dict:
-    return {i["linknumber"]: i for i in conf["totem"][0].get("interface", [])}
+    """corosync.conf of the production example with a second link: passive preferring link 0
+    (the lab's shows the default, link 1), and active."""
+    variants = {"passive": {"cluster_preferred_link": 0}, "active": {"cluster_link_mode": "active"}}
+    return {name: render(tmp_path_factory.mktemp(f"render-{name}"), "production",
+                         dict(SECOND_LINK, **extra))[0]
+            for name, extra in variants.items()}
 
 
 def test_corosync_conf_with_a_second_link_passive(two_links):
@@ -228,9 +235,9 @@ def test_corosync_conf_with_a_second_link_passive(two_links):
     conf = parse_corosync(texts["glance1"])
     totem = conf["totem"][0]
     assert totem["link_mode"] == "passive"
-    # link 1, the second network, is preferred (the higher priority) while it is up
-    assert corosync_links(conf) == {"0": {"linknumber": "0", "knet_link_priority": "1"},
-                                    "1": {"linknumber": "1", "knet_link_priority": "2"}}
+    # cluster_preferred_link 0: the internal network's link has the higher priority
+    assert corosync_links(conf) == {"0": {"linknumber": "0", "knet_link_priority": "2"},
+                                    "1": {"linknumber": "1", "knet_link_priority": "1"}}
     nodes = conf["nodelist"][0]["node"]
     assert {n["name"]: (n["ring0_addr"], n["ring1_addr"]) for n in nodes} == {
         name: (address, address.replace("10.20.", "10.50.")) for name, address in NODES["production"].items()}
@@ -270,9 +277,9 @@ def corosync_test_config(text: str, tmp_path: Path) -> subprocess.CompletedProce
 
 
 @pytest.mark.skipif(shutil.which("corosync") is None, reason="corosync not installed")
-@pytest.mark.parametrize("links", ["single", "passive", "active"])
+@pytest.mark.parametrize("links", ["single", "lab", "passive", "active"])
 def test_corosync_accepts_the_file(rendered, two_links, links, tmp_path):
-    out = rendered["production"] if links == "single" else two_links[links]
+    out = {"single": rendered["production"], "lab": rendered["lab"]}.get(links) or two_links[links]
     proc = corosync_test_config((out / "glance1" / "corosync.conf").read_text(), tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -295,6 +302,10 @@ def test_a_second_link_on_some_nodes_only_is_refused(tmp_path):
             "but not on glance2: set it on every node of glance, or on none for a single link."
             ) in " ".join(proc.stdout.split())
     assert not list(out.glob("*/corosync.conf"))
+
+
+def corosync_links(conf: dict) -> dict:
+    return {i["linknumber"]: i for i in conf["totem"][0].get("interface", [])}
 
 
 def cib_with_nodes(tmp_path: Path, names) -> Path:
