@@ -46,10 +46,11 @@ from typing import Protocol
 
 from glance_ha import lab
 
-# The first usable addresses of the internal network are the lab's infrastructure, not hosts.
+# The first usable addresses of the internal network are the lab's infrastructure, not hosts:
+# .1 its gateway (glance_ha_internal_gateway in inventory/lab), .2 this BMC.
 BMC_ADDRESS = str(lab.INTERNAL_NET.network_address + 2)
 BMC_PORT = 6230  # 623 is IPMI's; this is not IPMI
-BMC_MAC = "02:00:" + ":".join(f"{int(o):02x}" for o in BMC_ADDRESS.split("."))
+BMC_MAC = lab.fixed_mac(BMC_ADDRESS)
 SWITCH_PORT = "bmc-i"  # the BMC's end on br-int, in the switch namespace
 ACTIONS = ("on", "off", "reboot", "status", "list")
 REQUEST_TIMEOUT = 10.0  # seconds a client has to send its request once connected
@@ -319,6 +320,9 @@ def ensure_bmc_network() -> None:
     if BMC_ADDRESS in taken:
         raise lab.LabError(f"{lab.INVENTORY}: {taken[BMC_ADDRESS]} has {BMC_ADDRESS}, the lab BMC's address; "
                            f"give it another one")
+    if BMC_ADDRESS in {str(gw.ip) for gw in lab.gateways().values()}:
+        raise lab.LabError(f"{lab.ALL_VARS}: a lab gateway is {BMC_ADDRESS}, the lab BMC's address; "
+                           f"give the gateway another one")
     lab.ensure_switch()
     sw, ns = f"{lab.PREFIX}-sw", bmc_netns()
     if not lab.netns_exists(ns):

@@ -3,9 +3,12 @@
 Each host is a systemd-nspawn container booted with systemd, made from one debootstrapped base
 image (already holding the Debian packages) plus a copy-on-write overlay of its own, so it has
 its own /etc, /var, dpkg and systemd. Each host lives in its own network namespace; the lab's
-bridges live in a namespace of their own, so nothing is added to the machine's own network.
+bridges (LAB_NETS: internal, public, and the cluster network of corosync's second link) live in
+a namespace of their own with the lab's gateway addresses, so nothing is added to the machine's
+own network.
 
     python -m glance_ha.lab up | down [--purge] | status | power-off HOST | power-on HOST
+                            | cut-link HOST [--net internal|public|cluster]... | restore-link HOST [--net ...]
                             | exec HOST CMD... | ssh HOST [CMD...] | on-controller CMD...
 
 Environment: GLANCE_HA_LAB_PREFIX (default "gha": namespace and cgroup names),
@@ -39,6 +42,9 @@ SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 INTERNAL_NET = ipaddress.ip_network("198.51.100.0/24")
 PUBLIC_NET = ipaddress.ip_network("203.0.113.0/24")
+# corosync's second link (knet link 1) has a network of its own, as a dedicated cluster network
+CLUSTER_NET = ipaddress.ip_network("198.18.0.0/24")
+ALL_VARS = REPO / "inventory" / "lab" / "group_vars" / "all.yml"
 GLANCE_VARS = REPO / "inventory" / "lab" / "group_vars" / "glance.yml"
 DEFAULT_STORE_PATH = "/var/lib/glance/images"
 # Everything every lab host needs, installed once into the base image: the hosts have no
@@ -76,11 +82,35 @@ class LabError(Exception):
 
 
 @dataclass(frozen=True)
+class LabNet:
+    """One lab network: a bridge in the switch namespace, one interface on it per host that has
+    an address there (its switch end is the port <host>-<tag>), and the inventory variables of
+    the hosts' addresses and of its gateway (none: no gateway)."""
+
+    name: str
+    tag: str
+    bridge: str
+    dev: str
+    net: ipaddress.IPv4Network
+    address_var: str
+    gateway_var: str | None
+
+
+LAB_NETS = (
+    LabNet("internal", "i", "br-int", "eth0", INTERNAL_NET, "ansible_host", "glance_ha_internal_gateway"),
+    LabNet("public", "p", "br-pub", "eth1", PUBLIC_NET, "lab_public_address", "glance_ha_public_gateway"),
+    LabNet("cluster", "c", "br-clu", "eth2", CLUSTER_NET, "lab_cluster_address", None),
+)
+NET_NAMES = tuple(n.name for n in LAB_NETS)
+
+
+@dataclass(frozen=True)
 class Host:
     name: str
     internal: str
     public: str | None
     groups: tuple[str, ...]
+    cluster: str | None = None
 
     @property
     def netns(self) -> str:
@@ -97,6 +127,14 @@ class Host:
     @property
     def is_glance(self) -> bool:
         return "glance" in self.groups
+
+    def address(self, net: LabNet) -> str | None:
+        """The host's address on a lab network; None: the host is not on it."""
+        return {"internal": self.internal, "public": self.public, "cluster": self.cluster}[net.name]
+
+    def links(self) -> list[tuple[LabNet, str]]:
+        """The lab networks the host is on, each with its address there."""
+        return [(net, self.address(net)) for net in LAB_NETS if self.address(net)]
 
 
 def log(msg: str) -> None:
@@ -129,9 +167,45 @@ def load_hosts() -> list[Host]:
         v = entry["vars"]
         if "ansible_host" not in v:
             raise LabError(f"{INVENTORY}: host {name} has no ansible_host; give it an address in {INTERNAL_NET}")
-        hosts.append(Host(name, str(v["ansible_host"]), v.get("lab_public_address"), tuple(entry["groups"])))
+        addresses = {net.name: str(v[net.address_var]) if v.get(net.address_var) else None for net in LAB_NETS}
+        for net in LAB_NETS:
+            if addresses[net.name] and not _host_address_in(addresses[net.name], net.net):
+                raise LabError(f"{INVENTORY}: {net.address_var} {addresses[net.name]} of {name} is not a "
+                               f"host address in the lab's {net.name} network {net.net}: give it one there")
+        hosts.append(Host(name, addresses["internal"], addresses["public"], tuple(entry["groups"]),
+                          addresses["cluster"]))
     order = {"controller": 0}
     return sorted(hosts, key=lambda h: (order.get(h.name, 1), h.name))
+
+
+def _host_address_in(address: str, net: ipaddress.IPv4Network) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return ip in net and ip not in (net.network_address, net.broadcast_address)
+
+
+def gateways(hosts: list[Host] | None = None, group_vars: Path = ALL_VARS) -> dict[str, ipaddress.IPv4Interface]:
+    """The lab's router: its address on each network that has one, {network name: address/prefix},
+    from the lab inventory's glance_ha_<network>_gateway (the one source: the roles read the
+    same variables). The switch namespace answers on these addresses (ARP, ping) and forwards
+    nothing; every host's default route points at the internal one."""
+    data = (yaml.safe_load(group_vars.read_text()) or {}) if group_vars.exists() else {}
+    taken = {h.address(net): h.name for h in (load_hosts() if hosts is None else hosts) for net in LAB_NETS}
+    found = {}
+    for net in LAB_NETS:
+        value = data.get(net.gateway_var) if net.gateway_var else None
+        if not value:
+            continue
+        if not _host_address_in(str(value), net.net):
+            raise LabError(f"{group_vars}: {net.gateway_var} {value} is not a host address in the lab's "
+                           f"{net.name} network {net.net}: use one there (e.g. {net.net.network_address + 1})")
+        if str(value) in taken:
+            raise LabError(f"{group_vars}: {net.gateway_var} {value} is the address of {taken[str(value)]}: "
+                           f"give the gateway an address no host uses")
+        found[net.name] = ipaddress.IPv4Interface(f"{value}/{net.net.prefixlen}")
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,7 +239,7 @@ def check_no_overlap() -> None:
             if a.get("family") != "inet":
                 continue
             net = ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}").network
-            for lab in (INTERNAL_NET, PUBLIC_NET):
+            for lab in (n.net for n in LAB_NETS):
                 if net.overlaps(lab):
                     clashes.append(f"address {a['local']}/{a['prefixlen']} on {iface['ifname']}")
     for r in routes:
@@ -176,11 +250,11 @@ def check_no_overlap() -> None:
             net = ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False)
         except ValueError:
             continue
-        for lab in (INTERNAL_NET, PUBLIC_NET):
+        for lab in (n.net for n in LAB_NETS):
             if net.overlaps(lab):
                 clashes.append(f"route {dst} dev {r.get('dev')}")
     if clashes:
-        raise LabError("the lab networks 198.51.100.0/24 / 203.0.113.0/24 overlap this machine's "
+        raise LabError(f"the lab networks {' / '.join(str(n.net) for n in LAB_NETS)} overlap this machine's "
                        + ", ".join(sorted(set(clashes)))
                        + "; the lab would be unreachable or hijack traffic: remove them or run the lab elsewhere")
 
@@ -257,15 +331,57 @@ def netns_exists(name: str) -> bool:
     return Path(f"/run/netns/{name}").exists()
 
 
+def switch_netns() -> str:
+    return f"{PREFIX}-sw"
+
+
+def fixed_mac(address: str) -> str:
+    """A fixed MAC per address, as a real NIC keeps across power cycles: peers' ARP caches stay
+    right when a host (or the switch) comes back."""
+    return "02:00:" + ":".join(f"{int(o):02x}" for o in address.split("."))
+
+
+def inet_addresses(ip_o_addr: str) -> list[str]:
+    """The address/prefix entries of `ip -4 -o addr show dev X` output."""
+    found = []
+    for line in ip_o_addr.splitlines():
+        words = line.split()
+        if "inet" in words:
+            found.append(words[words.index("inet") + 1])
+    return found
+
+
+def ensure_only_address(ns: str, dev: str, want: ipaddress.IPv4Interface | None) -> None:
+    """`dev` in namespace `ns` holds exactly the IPv4 address `want` (None: no address)."""
+    have = inet_addresses(run(["ip", "-n", ns, "-4", "-o", "addr", "show", "dev", dev], capture=True).stdout)
+    for addr in have:
+        if want is None or addr != str(want):
+            run(["ip", "-n", ns, "addr", "del", addr, "dev", dev])
+    if want is not None and str(want) not in have:
+        run(["ip", "-n", ns, "addr", "add", str(want), "dev", dev])
+
+
 def ensure_switch() -> None:
-    sw = f"{PREFIX}-sw"
+    """The switch namespace: one bridge per lab network (LAB_NETS); the lab's gateway addresses
+    (gateways()) on their bridges, with a fixed MAC (a bridge otherwise takes its lowest port's,
+    which changes as hosts come and go). Nothing is forwarded between the networks."""
+    sw = switch_netns()
     if not netns_exists(sw):
         run(["ip", "netns", "add", sw])
     run(["ip", "-n", sw, "link", "set", "lo", "up"])
-    for br in ("br-int", "br-pub"):
+    gws = gateways()
+    for net in LAB_NETS:
+        br = net.bridge
         if run(["ip", "-n", sw, "link", "show", br], check=False, capture=True).returncode != 0:
             # no STP, no forwarding delay: a lab link is up at once
             run(["ip", "-n", sw, "link", "add", br, "type", "bridge", "forward_delay", "0", "stp_state", "0"])
+        gw = gws.get(net.name)
+        if gw is not None:
+            mac = fixed_mac(str(gw.ip))
+            shown = json.loads(run(["ip", "-n", sw, "-j", "link", "show", br], capture=True).stdout)
+            if shown[0].get("address") != mac:
+                run(["ip", "-n", sw, "link", "set", "dev", br, "address", mac])
+        ensure_only_address(sw, br, gw)
         run(["ip", "-n", sw, "link", "set", br, "up"])
 
 
@@ -273,46 +389,92 @@ def port_name(host: Host, net: str) -> str:
     return f"{host.name[:11]}-{net}"  # interface names are at most 15 characters
 
 
-def ensure_host_network(host: Host) -> None:
-    """The host's namespace, wired into the switch: eth0 internal, eth1 public."""
-    sw = f"{PREFIX}-sw"
+def ensure_host_network(host: Host) -> list[str]:
+    """The host's namespace, wired into the switch: eth0 internal, eth1 public, eth2 cluster
+    (each where the host has an address), a link cut by cut_link left cut, and a default route
+    via the lab's internal gateway. Creates only what is missing, so it also brings a running
+    host up to date (a network added to the lab). Returns the interfaces it created."""
+    sw = switch_netns()
     if not netns_exists(host.netns):
         run(["ip", "netns", "add", host.netns])
     ns = ["ip", "-n", host.netns]
     run(ns + ["link", "set", "lo", "up"])
-    links = [("eth0", "i", "br-int", host.internal, INTERNAL_NET)]
-    if host.public:
-        links.append(("eth1", "p", "br-pub", host.public, PUBLIC_NET))
-    for dev, tag, br, addr, net in links:
-        port = port_name(host, tag)
+    created, cut = [], cut_nets(host)
+    for net, addr in host.links():
+        dev, port = net.dev, port_name(host, net.tag)
         if run(ns + ["link", "show", dev], check=False, capture=True).returncode != 0:
             # stale switch end from a host that was powered off
             run(["ip", "-n", sw, "link", "del", port], check=False, stderr=subprocess.DEVNULL)
             # created inside the switch namespace, peer moved straight into the host's:
             # nothing ever appears in the machine's own namespace
             run(["ip", "-n", sw, "link", "add", port, "type", "veth", "peer", "name", dev, "netns", host.netns])
-            # a fixed MAC per address, as a real NIC keeps across power cycles: peers' ARP
-            # caches stay right when a host comes back
-            mac = "02:00:" + ":".join(f"{int(o):02x}" for o in addr.split("."))
-            run(ns + ["link", "set", "dev", dev, "address", mac])
-        run(["ip", "-n", sw, "link", "set", port, "master", br, "up"])
+            run(ns + ["link", "set", "dev", dev, "address", fixed_mac(addr)])
+            created.append(dev)
+        run(["ip", "-n", sw, "link", "set", port, "master", net.bridge, "down" if net.name in cut else "up"])
         have = run(ns + ["-4", "-o", "addr", "show", "dev", dev], capture=True).stdout
         if f" {addr}/" not in have:
-            run(ns + ["addr", "add", f"{addr}/{net.prefixlen}", "dev", dev])
+            run(ns + ["addr", "add", f"{addr}/{net.net.prefixlen}", "dev", dev])
         run(ns + ["link", "set", dev, "up"])
+    ensure_default_route(host)
+    return created
 
 
-def cut_link(host: Host, up: bool) -> None:
-    """Cut (or restore) every link of a host at the switch, as pulling its cables would. A cut
-    link stays cut across the host's power cycles until it is restored."""
-    marker = host.state / "link-cut"
-    if up:
+def ensure_default_route(host: Host) -> None:
+    """The host's default route: via the lab's internal gateway, as production hosts have their
+    router (the gateway forwards nothing: off-lab traffic goes no further than before)."""
+    gw = gateways().get("internal")
+    if gw is None:
+        return
+    want = ["default", "via", str(gw.ip), "dev", LAB_NETS[0].dev]
+    ns = ["ip", "-n", host.netns, "-4", "route"]
+    # (a cut link adds "linkdown" to the route it keeps)
+    if run(ns + ["show", "default"], capture=True).stdout.split()[:len(want)] != want:
+        run(ns + ["replace", *want])
+
+
+LINK_CUT = "link-cut"  # in the host's state directory: the networks whose link is cut, one a line
+
+
+def cut_nets(host: Host) -> set[str]:
+    """The networks on which the host's link is cut (kept across its power cycles)."""
+    try:
+        text = (host.state / LINK_CUT).read_text()
+    except FileNotFoundError:
+        return set()
+    # a marker written before links could be cut one by one ("cut"): every link
+    return set(text.split()) & set(NET_NAMES) or set(NET_NAMES)
+
+
+def chosen_nets(host: Host, nets: tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """The network names `nets` stands for (None: every network), checked against the host's."""
+    if nets is None:
+        return NET_NAMES
+    unknown = [n for n in nets if n not in NET_NAMES]
+    if unknown:
+        raise LabError(f"no lab network {', '.join(unknown)}; networks: {', '.join(NET_NAMES)}")
+    mine = [net.name for net, _ in host.links()]
+    absent = [n for n in nets if n not in mine]
+    if absent:
+        raise LabError(f"{host.name} has no link on the {', '.join(absent)} network; its links: "
+                       f"{', '.join(mine)}")
+    return tuple(n for n in NET_NAMES if n in nets)
+
+
+def cut_link(host: Host, up: bool, nets: tuple[str, ...] | list[str] | None = None) -> None:
+    """Cut (or restore) a host's links at the switch, as pulling its cables would: every link by
+    default (a partition), or only those on the networks named in `nets` ("internal", "public",
+    "cluster"). A cut link stays cut across the host's power cycles until it is restored."""
+    chosen = chosen_nets(host, nets)
+    cut = cut_nets(host) - set(chosen) if up else cut_nets(host) | set(chosen)
+    marker = host.state / LINK_CUT
+    if not cut:
         marker.unlink(missing_ok=True)
     elif host.state.exists():
-        marker.write_text("cut\n")
-    for tag in ("i", "p"):
-        run(["ip", "-n", f"{PREFIX}-sw", "link", "set", port_name(host, tag), "up" if up else "down"],
-            check=False, stderr=subprocess.DEVNULL)
+        marker.write_text("".join(f"{n}\n" for n in NET_NAMES if n in cut))
+    for net in LAB_NETS:
+        if net.name in chosen:
+            run(["ip", "-n", switch_netns(), "link", "set", port_name(host, net.tag), "up" if up else "down"],
+                check=False, stderr=subprocess.DEVNULL)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,7 +568,6 @@ def power_on(host: Host) -> None:
         return
     ensure_switch()
     ensure_host_network(host)
-    cut_link(host, up=not (host.state / "link-cut").exists())
     prepare_layer(host)
     for d in cgroup_dirs(host):
         d.mkdir(parents=True, exist_ok=True)
@@ -476,8 +637,8 @@ def power_off(host: Host) -> None:
             (freezer / "freezer.state").write_text("THAWED")
     if netns_exists(host.netns):
         run(["ip", "netns", "del", host.netns])
-    for tag in ("i", "p"):
-        run(["ip", "-n", f"{PREFIX}-sw", "link", "del", port_name(host, tag)], check=False,
+    for net in LAB_NETS:
+        run(["ip", "-n", switch_netns(), "link", "del", port_name(host, net.tag)], check=False,
             stderr=subprocess.DEVNULL)
     for d in cgroup_dirs(host):
         if not d.exists():
@@ -564,6 +725,7 @@ def write_readme() -> None:
         f"  shell:        python -m glance_ha.lab ssh glance1\n"
         f"  on controller (ansible, clients): python -m glance_ha.lab on-controller CMD...\n"
         f"  power:        python -m glance_ha.lab power-off|power-on HOST\n"
+        f"  cables:       python -m glance_ha.lab cut-link|restore-link HOST [--net internal|public|cluster]\n"
         f"  remove:       python -m glance_ha.lab down [--purge]\n")
 
 
@@ -584,6 +746,11 @@ def up() -> None:
             log(f"booting {host.name}")
             power_off(host)
             power_on(host)
+        else:
+            # a running host gets what the lab gained since it booted (a network), no reboot
+            added = ensure_host_network(host)
+            if added:
+                log(f"{host.name} (running): added {', '.join(added)}")
     log("waiting for every host to boot (ssh over the lab bridge)")
     wait_booted(hosts)
     write_readme()
@@ -601,8 +768,8 @@ def down(purge: bool = False) -> None:
             run(["umount", str(host.root)])
         if host.state.exists():
             shutil.rmtree(host.state)
-    if netns_exists(f"{PREFIX}-sw"):
-        run(["ip", "netns", "del", f"{PREFIX}-sw"])
+    if netns_exists(switch_netns()):
+        run(["ip", "netns", "del", switch_netns()])
     shared = LAB_DIR / "shared"
     if shared.exists():
         shutil.rmtree(shared)
@@ -616,8 +783,10 @@ def status() -> int:
     for host in load_hosts():
         running = host_running(host)
         reach = running and run(ssh_cmd(host, "true"), check=False, capture=True).returncode == 0
+        cut = cut_nets(host)
         print(f"{host.name:12} {host.internal:15} {'running' if running else 'off':8} "
-              f"{'ssh ok' if reach else 'ssh down'}")
+              f"{'ssh ok' if reach else 'ssh down'}"
+              + (f"  link cut: {', '.join(n for n in NET_NAMES if n in cut)}" if cut else ""))
         rc |= 0 if reach else 1
     return rc
 
@@ -636,9 +805,14 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("down", help="remove the hosts and networks (keeps the base image)")
     d.add_argument("--purge", action="store_true", help="also remove the base image and keys")
     sub.add_parser("status", help="one line per host")
-    for name in ("power-off", "power-on", "cut-link", "restore-link"):
+    for name in ("power-off", "power-on"):
         sp = sub.add_parser(name)
         sp.add_argument("host")
+    for name, verb in (("cut-link", "cut"), ("restore-link", "restore")):
+        sp = sub.add_parser(name, help=f"{verb} a host's links at the switch (every link: a partition)")
+        sp.add_argument("host")
+        sp.add_argument("--net", action="append", choices=NET_NAMES, dest="nets",
+                        help=f"{verb} only the link on this network (repeatable; default: every link)")
     for name in ("exec", "ssh"):
         sp = sub.add_parser(name, help="run a command on a host over ssh from the controller's namespace")
         sp.add_argument("host")
@@ -660,7 +834,7 @@ def main(argv: list[str] | None = None) -> int:
             power_on(host)
             wait_booted([host])
         elif a.cmd in ("cut-link", "restore-link"):
-            cut_link(host_by_name(a.host), up=a.cmd == "restore-link")
+            cut_link(host_by_name(a.host), up=a.cmd == "restore-link", nets=a.nets)
         elif a.cmd in ("exec", "ssh"):
             cmd = ssh_cmd(host_by_name(a.host), *a.command)
             if a.cmd == "ssh" and not a.command:

@@ -20,6 +20,8 @@ INTERNAL_ADDRESS = "glance_ha_internal_address"
 PUBLIC_VIP = "glance_ha_public_vip"
 PUBLIC_PREFIX = "glance_ha_public_prefix"
 PUBLIC_ADDRESS = "glance_ha_public_address"
+CLUSTER_ADDRESS = "glance_ha_cluster_address"  # the second corosync link (knet link 1), optional
+CLUSTER_PREFIX = "glance_ha_cluster_prefix"
 API_PORT = "glance_ha_api_port"
 TWO_NODE = "cluster_two_node"
 QDEVICE = "cluster_qdevice_host"
@@ -44,6 +46,7 @@ class Node:
     name: str
     address: Any = ""
     public_address: Any = ""
+    cluster_address: Any = ""
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Settings:
     internal_prefix: Any = 24
     public_vip: Any = ""
     public_prefix: Any = 24
+    cluster_prefix: Any = 24
     api_port: Any = 9292
     two_node: Any = False
     qdevice_host: Any = ""
@@ -70,13 +74,13 @@ class Settings:
     def from_dict(cls, data: dict) -> "Settings":
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["nodes"] = [n if isinstance(n, Node) else Node(**n) for n in data.get("nodes") or []]
-        if "node_names" in data:  # the action plugin's form: three parallel lists
+        if "node_names" in data:  # the action plugin's form: parallel lists
             names = list(data.get("node_names") or [])
-            addresses = list(data.get("node_addresses") or [])
-            public = list(data.get("node_public_addresses") or [])
-            addresses += [""] * (len(names) - len(addresses))
-            public += [""] * (len(names) - len(public))
-            known["nodes"] += [Node(*row) for row in zip(names, addresses, public)]
+            columns = [list(data.get(key) or []) for key in
+                       ("node_addresses", "node_public_addresses", "node_cluster_addresses")]
+            for column in columns:
+                column += [""] * (len(names) - len(column))
+            known["nodes"] += [Node(*row) for row in zip(names, *columns)]
         if "store_names" in data:  # the action plugin's form of glance_api_stores
             known["stores"] = [{"name": n, "path": p, "shared": s} for n, p, s in zip(
                 data.get("store_names") or [], data.get("store_paths") or [], data.get("store_shared") or [])]
@@ -161,6 +165,100 @@ def _check_vip(*, vip_var: str, vip: Any, prefix_var: str, prefix: Any, address_
                           f"set it to a free host address in {subnet}")
 
 
+def _parsed(value: Any) -> ipaddress.IPv4Address | None:
+    """An address, or None when blank or bad (reported by the check that owns the variable)."""
+    try:
+        return None if _blank(value) else ipaddress.IPv4Address(str(value).strip())
+    except ValueError:
+        return None
+
+
+def _network(address: ipaddress.IPv4Address, prefix: Any) -> ipaddress.IPv4Network | None:
+    try:
+        return ipaddress.IPv4Interface(f"{address}/{int(prefix)}").network
+    except (TypeError, ValueError):
+        return None  # a bad prefix is reported by the check that owns it
+
+
+def check_second_link(nodes: list[Node], internal_prefix: Any, cluster_prefix: Any) -> list[str]:
+    """The second corosync link (knet link 1, glance_ha_cluster_address): on every node or on
+    none, one address per host, all on one network, and that network not link 0's (the internal
+    network): a second link that shares the first one's network fails with it."""
+    have = [n for n in nodes if not _blank(n.cluster_address)]
+    if not have:
+        return []  # one link
+    errors = []
+    missing = [n.name for n in nodes if _blank(n.cluster_address)]
+    if missing:
+        errors.append(f"{CLUSTER_ADDRESS} (the second corosync link) is set on "
+                      f"{', '.join(n.name for n in have)} but not on {', '.join(missing)}: set it "
+                      f"for {', '.join(missing)} to the host's address on the second link's "
+                      f"network, or remove it from every host to keep one link")
+    addresses = _second_link_addresses(nodes, have, errors)
+    length = _prefix(cluster_prefix, CLUSTER_PREFIX, errors)
+    if length is not None and addresses:
+        internal = {_network(a, internal_prefix) for a in map(_parsed, (n.address for n in nodes)) if a}
+        _check_second_link_network(addresses, length, internal - {None}, internal_prefix, errors)
+    return errors
+
+
+def _second_link_addresses(nodes: list[Node], have: list[Node],
+                           errors: list[str]) -> dict[str, ipaddress.IPv4Address]:
+    """{host: its second-link address}, for the addresses that parse and are no other address's."""
+    owners: dict[ipaddress.IPv4Address, tuple[str, str]] = {}
+    for node in nodes:
+        for var, value in ((INTERNAL_ADDRESS, node.address), (PUBLIC_ADDRESS, node.public_address)):
+            if _parsed(value) is not None:
+                owners.setdefault(_parsed(value), (node.name, var))
+    addresses: dict[str, ipaddress.IPv4Address] = {}
+    for node in have:
+        address = _parsed(node.cluster_address)
+        owner = owners.get(address)
+        if address is None:
+            errors.append(f"{CLUSTER_ADDRESS} of {node.name} {node.cluster_address!r} is not an "
+                          f"IPv4 address: set it to the host's dotted-quad address on the second "
+                          f"link's network")
+        elif owner == (node.name, INTERNAL_ADDRESS):
+            errors.append(f"{CLUSTER_ADDRESS} {address} of {node.name} is also its "
+                          f"{INTERNAL_ADDRESS} (link 0): set it to the host's address on another "
+                          f"network, so that the second link does not fail with the first")
+        elif owner and owner[0] != node.name:
+            errors.append(f"{CLUSTER_ADDRESS} {address} of {node.name} is also the {owner[1]} of "
+                          f"{owner[0]}: give each host its own address")
+        elif address in addresses.values():
+            first = next(name for name, a in addresses.items() if a == address)
+            errors.append(f"{CLUSTER_ADDRESS} {address} of {node.name} is also used by {first}: "
+                          f"give each host its own address")
+        else:  # a bad or duplicate address is one problem, reported once: the network checks skip it
+            addresses[node.name] = address
+    return addresses
+
+
+def _check_second_link_network(addresses: dict[str, ipaddress.IPv4Address], length: int,
+                               internal: set[ipaddress.IPv4Network], internal_prefix: Any,
+                               errors: list[str]) -> None:
+    """One network for every host's second-link address, and not the internal one."""
+    networks: dict[ipaddress.IPv4Network, list[str]] = {}
+    for name, address in addresses.items():
+        networks.setdefault(ipaddress.IPv4Interface(f"{address}/{length}").network, []).append(name)
+    listed = {net: ", ".join(f"{name} {addresses[name]}" for name in names)
+              for net, names in networks.items()}
+    if len(networks) > 1:
+        errors.append(f"{CLUSTER_ADDRESS} is on {len(networks)} networks ({CLUSTER_PREFIX} "
+                      f"{length}): " + "; ".join(f"{net}: {listed[net]}" for net in sorted(networks))
+                      + f": give every host an address on the one network of the second link, or "
+                      f"set {CLUSTER_PREFIX} to that network's prefix length")
+    for net in sorted(networks):
+        clash = sorted(i for i in internal if i.overlaps(net))
+        if clash:
+            errors.append(f"{CLUSTER_ADDRESS} of {listed[net]} is on {net} ({CLUSTER_PREFIX} "
+                          f"{length}), which overlaps the internal network "
+                          f"{', '.join(map(str, clash))} of link 0 ({INTERNAL_ADDRESS}, "
+                          f"{INTERNAL_PREFIX} {internal_prefix}): give the second link a network "
+                          f"of its own (one switch or VLAN failure would cut both links), with "
+                          f"each host's address there")
+
+
 def check(settings: Settings | dict) -> list[str]:
     """Every problem of the inventory, one line each; an empty list means go."""
     if isinstance(settings, dict):
@@ -202,6 +300,8 @@ def check(settings: Settings | dict) -> list[str]:
                               f"{address}: give the public network its own address")
             else:
                 seen[address] = node.name
+
+    errors += check_second_link(nodes, settings.internal_prefix, settings.cluster_prefix)
 
     _check_vip(vip_var=INTERNAL_VIP, vip=settings.internal_vip, prefix_var=INTERNAL_PREFIX,
                prefix=settings.internal_prefix, address_var=INTERNAL_ADDRESS, nodes=nodes,

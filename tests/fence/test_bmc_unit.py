@@ -109,6 +109,7 @@ def test_bmc_address_is_on_the_internal_network_and_no_hosts():
     import ipaddress
     assert ipaddress.ip_address(bmc.BMC_ADDRESS) in lab.INTERNAL_NET
     assert bmc.BMC_ADDRESS not in {h.internal for h in lab.load_hosts()}
+    assert bmc.BMC_ADDRESS not in {str(gw.ip) for gw in lab.gateways().values()}
     assert bmc.BMC_MAC == "02:00:c6:33:64:02"
 
 

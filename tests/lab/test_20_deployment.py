@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import re
 
 import pytest
 
@@ -17,6 +18,26 @@ def test_three_nodes_online_with_quorum(state):
     assert sorted(state.nodes_online) == GLANCE_HOSTS
     assert state.nodes_offline == []
     assert state.quorum
+
+
+def test_corosync_has_both_links_connected_on_every_node():
+    """Link 0 on the internal network, link 1 on the lab's cluster network, each to both peers."""
+    hosts = {h.name: h for h in lab.load_hosts() if h.is_glance}
+    for name, host in hosts.items():
+        links = corosync_links(name)
+        assert {k: addr for k, (addr, _) in links.items()} == {"0": host.internal, "1": host.cluster}
+        for link, (_, connected) in links.items():
+            assert connected == len(hosts) - 1, (name, link, links)
+
+
+def corosync_links(host: str) -> dict[str, tuple[str, int]]:
+    """`corosync-cfgtool -s` on the host: {link id: (its address, peers connected on it)}."""
+    out = labclient.on_host(host, "corosync-cfgtool -s", check=False)
+    links = {}
+    for block in out.split("LINK ID ")[1:]:
+        addr = re.search(r"addr\s*=\s*(\S+)", block)
+        links[block.split()[0]] = (addr.group(1) if addr else "", len(re.findall(r"\bconnected\b", block)))
+    return links
 
 
 def test_the_glance_api_clone_runs_on_every_node(state):

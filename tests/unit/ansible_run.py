@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -37,8 +38,8 @@ def ansible_env(tmp: Path) -> dict:
 def run_playbook(playbook: Path, inventory: Path, tmp: Path, extra: dict | None = None,
                  check: bool = True) -> subprocess.CompletedProcess:
     argv = [ANSIBLE_PLAYBOOK, "-i", str(inventory), str(playbook)]
-    for key, value in (extra or {}).items():
-        argv += ["-e", f"{key}={value}"]
+    if extra:  # JSON: a value may hold spaces (a Jinja2 expression)
+        argv += ["-e", json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in extra.items()})]
     proc = subprocess.run(argv, env=ansible_env(tmp), capture_output=True, text=True,
                           timeout=600, check=False)
     if check and proc.returncode != 0:
@@ -46,14 +47,15 @@ def run_playbook(playbook: Path, inventory: Path, tmp: Path, extra: dict | None 
     return proc
 
 
+def render(tmp: Path, name: str, extra: dict | None = None,
+           check: bool = True) -> tuple[Path, subprocess.CompletedProcess]:
+    """Render one inventory (INVENTORIES[name]) with extra vars on top: (<host>/<file> dir, run)."""
+    merged = {"render_dir": tmp / "out", **(VAULT_PLACEHOLDERS if name == "production" else {}),
+              **(extra or {})}
+    proc = run_playbook(ROOT / "tests" / "unit" / "render.yml", INVENTORIES[name], tmp, merged, check)
+    return tmp / "out", proc
+
+
 def render_all(tmp_path_factory) -> dict[str, Path]:
     """{inventory name: directory of <host>/<file> rendered from it}."""
-    out = {}
-    for name, inventory in INVENTORIES.items():
-        tmp = tmp_path_factory.mktemp(f"render-{name}")
-        extra = {"render_dir": tmp / "out"}
-        if name == "production":
-            extra.update(VAULT_PLACEHOLDERS)
-        run_playbook(ROOT / "tests" / "unit" / "render.yml", inventory, tmp, extra)
-        out[name] = tmp / "out"
-    return out
+    return {name: render(tmp_path_factory.mktemp(f"render-{name}"), name)[0] for name in INVENTORIES}

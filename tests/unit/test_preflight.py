@@ -21,6 +21,7 @@ def good(**changes) -> dict:
         "node_names": ["glance1", "glance2", "glance3"],
         "node_addresses": ["198.51.100.11", "198.51.100.12", "198.51.100.13"],
         "node_public_addresses": ["203.0.113.11", "203.0.113.12", "203.0.113.13"],
+        "node_cluster_addresses": ["198.18.0.11", "198.18.0.12", "198.18.0.13"], "cluster_prefix": 24,
         "internal_vip": "198.51.100.100", "internal_prefix": 24,
         "public_vip": "203.0.113.100", "public_prefix": 24,
         "api_port": 9292, "two_node": False, "qdevice_host": "",
@@ -116,6 +117,80 @@ def test_each_problem_has_its_exact_message(changes, message):
     assert preflight.check(good(**changes)) == [message]
 
 
+SECOND_LINK_PROBLEMS = [
+    ({"node_cluster_addresses": ["198.18.0.11", "", "198.18.0.13"]},
+     "glance_ha_cluster_address (the second corosync link) is set on glance1, glance3 but not on "
+     "glance2: set it for glance2 to the host's address on the second link's network, or remove it "
+     "from every host to keep one link"),
+    ({"node_cluster_addresses": ["198.18.0.11"]},
+     "glance_ha_cluster_address (the second corosync link) is set on glance1 but not on glance2, "
+     "glance3: set it for glance2, glance3 to the host's address on the second link's network, or "
+     "remove it from every host to keep one link"),
+    ({"node_cluster_addresses": ["198.18.0.11", "198.18.0.300", "198.18.0.13"]},
+     "glance_ha_cluster_address of glance2 '198.18.0.300' is not an IPv4 address: set it to the "
+     "host's dotted-quad address on the second link's network"),
+    ({"node_cluster_addresses": ["198.18.0.11", "198.18.0.11", "198.18.0.13"]},
+     "glance_ha_cluster_address 198.18.0.11 of glance2 is also used by glance1: give each host its "
+     "own address"),
+    ({"node_cluster_addresses": ["198.18.0.11", "198.18.0.12", "198.18.1.13"]},
+     "glance_ha_cluster_address is on 2 networks (glance_ha_cluster_prefix 24): 198.18.0.0/24: "
+     "glance1 198.18.0.11, glance2 198.18.0.12; 198.18.1.0/24: glance3 198.18.1.13: give every host "
+     "an address on the one network of the second link, or set glance_ha_cluster_prefix to that "
+     "network's prefix length"),
+    ({"node_cluster_addresses": ["198.51.100.21", "198.51.100.22", "198.51.100.23"]},
+     "glance_ha_cluster_address of glance1 198.51.100.21, glance2 198.51.100.22, glance3 "
+     "198.51.100.23 is on 198.51.100.0/24 (glance_ha_cluster_prefix 24), which overlaps the internal "
+     "network 198.51.100.0/24 of link 0 (glance_ha_internal_address, glance_ha_internal_prefix 24): "
+     "give the second link a network of its own (one switch or VLAN failure would cut both links), "
+     "with each host's address there"),
+    # a wider prefix that takes in the internal network is the same mistake
+    ({"node_cluster_addresses": ["198.18.0.11", "198.18.0.12", "198.18.0.13"], "cluster_prefix": 8},
+     "glance_ha_cluster_address of glance1 198.18.0.11, glance2 198.18.0.12, glance3 198.18.0.13 is "
+     "on 198.0.0.0/8 (glance_ha_cluster_prefix 8), which overlaps the internal network "
+     "198.51.100.0/24 of link 0 (glance_ha_internal_address, glance_ha_internal_prefix 24): give the "
+     "second link a network of its own (one switch or VLAN failure would cut both links), with each "
+     "host's address there"),
+    ({"node_cluster_addresses": ["198.18.0.11", "198.51.100.12", "198.18.0.13"]},
+     "glance_ha_cluster_address 198.51.100.12 of glance2 is also its glance_ha_internal_address "
+     "(link 0): set it to the host's address on another network, so that the second link does not "
+     "fail with the first"),
+    ({"node_cluster_addresses": ["198.18.0.11", "203.0.113.13", "198.18.0.13"]},
+     "glance_ha_cluster_address 203.0.113.13 of glance2 is also the glance_ha_public_address of "
+     "glance3: give each host its own address"),
+    ({"cluster_prefix": "x"},
+     "glance_ha_cluster_prefix 'x' is not an IPv4 prefix length: use an integer 1-32 (e.g. 24 for a "
+     "/24 network)"),
+]
+
+
+@pytest.mark.parametrize("changes, message", SECOND_LINK_PROBLEMS)
+def test_each_second_link_problem_has_its_exact_message(changes, message):
+    assert preflight.check(good(**changes)) == [message]
+
+
+@pytest.mark.parametrize("changes", [
+    {"node_cluster_addresses": []},                       # one link
+    {"node_cluster_addresses": ["", "", ""], "cluster_prefix": "x"},  # the prefix is only read with a second link
+    # the public network may carry the second link, on the hosts' public addresses
+    {"node_cluster_addresses": ["203.0.113.11", "203.0.113.12", "203.0.113.13"]},
+    {"node_cluster_addresses": ["10.50.0.11", "10.50.1.12", "10.50.2.13"], "cluster_prefix": 16},
+])
+def test_one_link_or_a_good_second_link_passes(changes):
+    assert preflight.check(good(**changes)) == []
+
+
+def test_second_link_problems_are_all_reported_at_once():
+    errors = preflight.check(good(node_cluster_addresses=["198.51.100.11", "198.18.0.13", "198.18.1.13"]))
+    assert errors == [
+        "glance_ha_cluster_address 198.51.100.11 of glance1 is also its glance_ha_internal_address "
+        "(link 0): set it to the host's address on another network, so that the second link does not "
+        "fail with the first",
+        "glance_ha_cluster_address is on 2 networks (glance_ha_cluster_prefix 24): 198.18.0.0/24: "
+        "glance2 198.18.0.13; 198.18.1.0/24: glance3 198.18.1.13: give every host an address on the "
+        "one network of the second link, or set glance_ha_cluster_prefix to that network's prefix "
+        "length"]
+
+
 def test_two_nodes_pass_with_two_node_or_qdevice():
     two = {"node_names": ["glance1", "glance2"], "node_addresses": ["198.51.100.11", "198.51.100.12"],
            "node_public_addresses": ["203.0.113.11", "203.0.113.12"]}
@@ -137,7 +212,8 @@ def test_all_problems_are_collected_in_one_report():
 
 
 def test_through_ansible_playbook_a_broken_lab_inventory_stops_before_any_host(tmp_path):
-    """A copy of the lab inventory with a VIP outside the subnet and no db password."""
+    """A copy of the lab inventory with a VIP outside the subnet, no db password and one host
+    without its second-link address."""
     broken = tmp_path / "inventory"
     shutil.copytree(INVENTORIES["lab"], broken)
     all_vars = broken / "group_vars" / "all.yml"
@@ -145,10 +221,14 @@ def test_through_ansible_playbook_a_broken_lab_inventory_stops_before_any_host(t
     data["glance_ha_internal_vip"] = "192.0.2.50"
     del data["glance_ha_db_password"]
     all_vars.write_text(yaml.safe_dump(data))
+    hosts = broken / "hosts.yml"
+    hosts.write_text(hosts.read_text().replace("          lab_cluster_address: 198.18.0.12\n", ""))
     proc = run_playbook(ROOT / "ansible" / "site.yml", broken, tmp_path, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "preflight found 2 problems in the inventory; nothing was changed:" in out
+    assert "preflight found 3 problems in the inventory; nothing was changed:" in out
+    assert ("glance_ha_cluster_address (the second corosync link) is set on glance1, glance3 but "
+            "not on glance2") in out
     assert ("glance_ha_internal_vip 192.0.2.50 is outside the subnet 198.51.100.0/24 of glance1, "
             "glance2, glance3 (glance_ha_internal_prefix 24): set it to a free address in "
             "198.51.100.0/24") in out

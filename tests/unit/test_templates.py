@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_run import ROOT, VAULT_PLACEHOLDERS, render_all
+from ansible_run import ROOT, VAULT_PLACEHOLDERS, render, render_all
 
 sys.path.insert(0, str(ROOT / "ansible" / "library"))
 import glance_ha_cib  # noqa: E402
@@ -150,8 +151,161 @@ def test_corosync_conf(rendered, inventory):
     nodes = conf["nodelist"][0]["node"]
     assert {n["name"]: n["ring0_addr"] for n in nodes} == NODES[inventory]
     assert sorted(n["nodeid"] for n in nodes) == ["1", "2", "3"]
+    if inventory == "lab":  # two links: the lab's cluster network is link 1, preferred
+        assert {n["name"]: n["ring1_addr"] for n in nodes} == {
+            "glance1": "198.18.0.11", "glance2": "198.18.0.12", "glance3": "198.18.0.13"}
+        assert totem["link_mode"] == "passive"
+        assert corosync_links(conf) == {"0": {"linknumber": "0", "knet_link_priority": "1"},
+                                        "1": {"linknumber": "1", "knet_link_priority": "2"}}
+    else:
+        assert "link_mode" not in totem and "interface" not in totem
+        assert not any("ring1_addr" in n for n in nodes)
     quorum = conf["quorum"][0]
     assert quorum["provider"] == "corosync_votequorum" and "two_node" not in quorum
+
+
+# The production example's corosync.conf (no glance_ha_cluster_address): one knet link, the file
+# as it was before the second link existed.
+SINGLE_LINK_COROSYNC = """\
+# Managed by glance-ha (Ansible): local changes will be overwritten
+# Corosync 3 (knet) for the glance-ha Pacemaker cluster. A dead node is declared after
+# token + (nodes - 2) x token_coefficient, then consensus (1.2 x token unless set).
+totem {
+    version: 2
+    cluster_name: glance
+    transport: knet
+    crypto_cipher: aes256
+    crypto_hash: sha256
+    token: 3000
+    token_coefficient: 650
+}
+
+nodelist {
+    node {
+        name: glance1
+        nodeid: 1
+        ring0_addr: 10.20.0.11
+    }
+    node {
+        name: glance2
+        nodeid: 2
+        ring0_addr: 10.20.0.12
+    }
+    node {
+        name: glance3
+        nodeid: 3
+        ring0_addr: 10.20.0.13
+    }
+}
+
+quorum {
+    provider: corosync_votequorum
+}
+
+logging {
+    to_logfile: yes
+    logfile: /var/log/corosync/corosync.log
+    to_syslog: yes
+    timestamp: on
+}
+"""
+# A second link for the production example: each node's 10.20.0.x internal address as 10.50.0.x.
+SECOND_LINK = {"glance_ha_cluster_address": "{{ ansible_host | regex_replace('^10[.]20[.]', '10.50.') }}"}
+
+
+def test_corosync_conf_without_a_second_link_is_unchanged(rendered):
+    for node in NODES["production"]:
+        assert (rendered["production"] / node / "corosync.conf").read_text() == SINGLE_LINK_COROSYNC
+
+
+@pytest.fixture(scope="module")
+def two_links(tmp_path_factory):
+    """corosync.conf of the production example with a second link: passive preferring link 0
+    (the lab's shows the default, link 1), and active."""
+    variants = {"passive": {"cluster_preferred_link": 0}, "active": {"cluster_link_mode": "active"}}
+    return {name: render(tmp_path_factory.mktemp(f"render-{name}"), "production",
+                         dict(SECOND_LINK, **extra))[0]
+            for name, extra in variants.items()}
+
+
+def test_corosync_conf_with_a_second_link_passive(two_links):
+    texts = {node: (two_links["passive"] / node / "corosync.conf").read_text()
+             for node in NODES["production"]}
+    assert len(set(texts.values())) == 1
+    conf = parse_corosync(texts["glance1"])
+    totem = conf["totem"][0]
+    assert totem["link_mode"] == "passive"
+    # cluster_preferred_link 0: the internal network's link has the higher priority
+    assert corosync_links(conf) == {"0": {"linknumber": "0", "knet_link_priority": "2"},
+                                    "1": {"linknumber": "1", "knet_link_priority": "1"}}
+    nodes = conf["nodelist"][0]["node"]
+    assert {n["name"]: (n["ring0_addr"], n["ring1_addr"]) for n in nodes} == {
+        name: (address, address.replace("10.20.", "10.50.")) for name, address in NODES["production"].items()}
+    # apart from the links, the file is the single-link one
+    single = parse_corosync(SINGLE_LINK_COROSYNC)
+    for block in (totem, *nodes):
+        for key in ("link_mode", "interface", "ring1_addr"):
+            block.pop(key, None)
+    assert conf == single
+
+
+def test_corosync_conf_with_a_second_link_active(two_links):
+    conf = parse_corosync((two_links["active"] / "glance1" / "corosync.conf").read_text())
+    assert conf["totem"][0]["link_mode"] == "active"
+    # active sends on both links: no priority is rendered (corosync would ignore it)
+    assert corosync_links(conf) == {"0": {"linknumber": "0"}, "1": {"linknumber": "1"}}
+    assert all("ring1_addr" in n for n in conf["nodelist"][0]["node"])
+
+
+def corosync_test_config(text: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """`corosync -t` (parse the file and exit: nothing starts) on a copy whose first node is this
+    machine (corosync refuses a file that does not name the local host), whose key is in
+    tmp_path and which logs to stderr only (not to this machine's corosync log or syslog)."""
+    key = tmp_path / "authkey"
+    key.write_bytes(bytes(range(256)))
+    key.chmod(0o400)
+    text = text.replace("    version: 2\n", f"    version: 2\n    keyfile: {key}\n", 1)
+    text = text.replace("name: glance1\n", f"name: {os.uname().nodename}\n", 1)
+    for option in ("to_logfile", "to_syslog"):
+        assert f"    {option}: yes\n" in text
+        text = text.replace(f"    {option}: yes\n", f"    {option}: no\n")
+    text = text.replace("    logfile: /var/log/corosync/corosync.log\n", "    to_stderr: yes\n")
+    conf = tmp_path / "corosync.conf"
+    conf.write_text(text)
+    return subprocess.run(["corosync", "-t", "-c", str(conf)], capture_output=True, text=True,
+                          timeout=30, check=False)
+
+
+@pytest.mark.skipif(shutil.which("corosync") is None, reason="corosync not installed")
+@pytest.mark.parametrize("links", ["single", "lab", "passive", "active"])
+def test_corosync_accepts_the_file(rendered, two_links, links, tmp_path):
+    out = {"single": rendered["production"], "lab": rendered["lab"]}.get(links) or two_links[links]
+    proc = corosync_test_config((out / "glance1" / "corosync.conf").read_text(), tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("corosync") is None, reason="corosync not installed")
+def test_corosync_itself_refuses_a_second_link_on_some_nodes_only(two_links, tmp_path):
+    """What validate.yml and preflight prevent: corosync would not start."""
+    text = (two_links["passive"] / "glance1" / "corosync.conf").read_text()
+    proc = corosync_test_config(text.replace("        ring1_addr: 10.50.0.13\n", ""), tmp_path)
+    assert proc.returncode != 0
+    assert "Not all nodes have the same number of links" in proc.stdout + proc.stderr
+
+
+def test_a_second_link_on_some_nodes_only_is_refused(tmp_path):
+    extra = {"glance_ha_cluster_address": "{{ '' if inventory_hostname == 'glance2' else "
+                                          "ansible_host | regex_replace('^10[.]20[.]', '10.50.') }}"}
+    out, proc = render(tmp_path, "production", extra, check=False)
+    assert proc.returncode != 0
+    assert ("cluster: glance_ha_cluster_address (the second corosync link) is set on some nodes "
+            "but not on glance2: set it on every node of glance, or on none for a single link."
+            ) in " ".join(proc.stdout.split())
+    assert not list(out.glob("*/corosync.conf"))
+
+
+def corosync_links(conf: dict) -> dict:
+    return {i["linknumber"]: i for i in conf["totem"][0].get("interface", [])}
 
 
 def cib_with_nodes(tmp_path: Path, names) -> Path:

@@ -22,11 +22,15 @@ options:
   node_names: {description: Inventory names of the glance hosts., type: list, elements: str}
   node_addresses: {description: Their glance_ha_internal_address, same order., type: list}
   node_public_addresses: {description: Their glance_ha_public_address, same order., type: list}
+  node_cluster_addresses:
+    description: Their glance_ha_cluster_address (second corosync link; empty where unset), same order.
+    type: list
   glance_group: {description: Name of the inventory group of glance hosts., type: str}
   internal_vip: {description: Internal VIP., type: str}
   internal_prefix: {description: Prefix length of the internal network., type: raw}
   public_vip: {description: Public VIP (may be empty)., type: str}
   public_prefix: {description: Prefix length of the public network., type: raw}
+  cluster_prefix: {description: Prefix length of the second corosync link's network., type: raw}
   api_port: {description: glance-api port., type: raw}
   two_node: {description: corosync two_node handling., type: raw}
   qdevice_host: {description: corosync-qnetd host., type: str}

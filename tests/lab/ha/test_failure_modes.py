@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -147,6 +148,55 @@ def test_partitioned_node_stops_and_the_vip_is_never_held_twice(internal_vip):
     assert watch.max_arp_macs <= 1
     wait_for(lambda: holder in labclient.cluster_state().nodes_online, timeout=180, step=2,
              what=f"{holder} back after the link returns")
+
+
+def ring_id(host: str) -> str:
+    """corosync's current membership (ring) id, as seen on the host."""
+    out = labclient.on_host(host, "corosync-quorumtool -s", check=False)
+    found = re.search(r"Ring ID:\s+(\S+)", out)
+    assert found, out
+    return found.group(1)
+
+
+@pytest.mark.parametrize("net", ["cluster", "internal"])
+def test_one_cut_corosync_link_costs_no_membership_change(net, inventory_vars):
+    """Two knet links: with either one cut on a node, corosync carries on over the other (no
+    node lost, no new membership, no fencing). The node holds no VIP, so cutting its internal
+    link (which the VIPs and ssh use) does not touch the service."""
+    vips = {inventory_vars["glance_ha_internal_vip"], inventory_vars["glance_ha_public_vip"]}
+    holders = {h for vip in vips for h in vip_holders_by_namespace(vip)}
+    victim = next((h for h in GLANCE_HOSTS if h not in holders), None)
+    if victim is None:
+        pytest.skip(f"every glance host holds a VIP: {holders}")
+    watcher = next(h for h in GLANCE_HOSTS if h != victim)
+    host = lab.host_by_name(victim)
+    pids, ring = lab.host_pids(host), ring_id(watcher)
+    link = "1" if net == "cluster" else "0"
+    victim_id = str(GLANCE_HOSTS.index(victim) + 1)  # the cluster role's default node ids
+    lab.cut_link(host, up=False, nets=[net])
+    try:
+        wait_for(lambda: link_state(watcher, link, victim_id) != "connected", timeout=30, step=0.5,
+                 what=f"corosync on {watcher} seeing link {link} to {victim} down")
+        time.sleep(5)  # several token timeouts
+        state = labclient.cluster_state(via=watcher)
+        assert sorted(state.nodes_online) == GLANCE_HOSTS and state.quorum
+        assert ring_id(watcher) == ring, "the membership changed"
+    finally:
+        lab.cut_link(host, up=True, nets=[net])
+    wait_for(lambda: link_state(watcher, link, victim_id) == "connected", timeout=60, step=1,
+             what=f"link {link} to {victim} back")
+    assert pids & lab.host_pids(host), f"{victim} was fenced"
+    assert ring_id(watcher) == ring
+
+
+def link_state(host: str, link: str, nodeid: str) -> str:
+    """The status `corosync-cfgtool -s` on the host gives a peer on one link ("connected", ...)."""
+    out = labclient.on_host(host, "corosync-cfgtool -s", check=False)
+    for block in out.split("LINK ID ")[1:]:
+        if block.split()[0] == link:
+            found = re.search(rf"nodeid:?\s+{nodeid}:\s+(.+)", block)
+            return found.group(1).strip() if found else ""
+    return ""
 
 
 def test_upload_cut_by_failover_never_leaves_wrong_data_active(conn, internal_vip):
