@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -38,7 +39,8 @@ def run_playbook(playbook: Path, inventory: Path, tmp: Path, extra: dict | None 
                  check: bool = True) -> subprocess.CompletedProcess:
     argv = [ANSIBLE_PLAYBOOK, "-i", str(inventory), str(playbook)]
     for key, value in (extra or {}).items():
-        argv += ["-e", f"{key}={value}"]
+        # lists, dicts, booleans keep their type as JSON; strings and paths as key=value
+        argv += ["-e", f"{key}={value}" if isinstance(value, (str, Path)) else json.dumps({key: value})]
     proc = subprocess.run(argv, env=ansible_env(tmp), capture_output=True, text=True,
                           timeout=600, check=False)
     if check and proc.returncode != 0:
