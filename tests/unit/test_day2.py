@@ -1,15 +1,19 @@
 """Day-2 tools' pure logic: the audit's decision per file, its report and table, the status
-parser, the CLI's usage errors, the lab's store mounts."""
+parser (why a node is kept out, what keeps the VIPs away), the events log's parser and merge, the
+CLI's usage errors, the lab's store mounts."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from glance_ha import audit, cli, lab, status
+from glance_ha import audit, cli, events, lab, status
 
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("glance_ha_store_audit",
@@ -110,12 +114,147 @@ def test_parse_crm_mon():
     assert [(n["name"], n["state"], n["dc"]) for n in c["nodes"]] == [
         ("g1", "standby", False), ("g2", "online", True), ("g3", "offline", False)]
     assert c["quorum"] and c["vips"] == {"p_vip_internal": ["g2"], "p_vip_public": []}
-    assert c["instances"]["g2"] == {"role": "Started", "failed": False, "fail_count": 2, "monitor": "ok (rc 0)"}
-    assert c["instances"]["g1"]["role"] == "Stopped"
+    assert c["instances"]["g2"] == {"role": "Started", "failed": False, "fail_count": 2, "monitor": "ok (rc 0)",
+                                    "kept_out": "", "drained": False, "links_down": [], "vips_avoid": []}
+    assert c["instances"]["g1"]["role"] == "Stopped" and c["instances"]["g1"]["kept_out"] == "node standby"
     report = status.build(c, [], {"ok": True, "summary": "audit: ok"},
                           {"p_vip_internal": "1.2.3.4", "p_vip_public": "5.6.7.8"})
     assert not report["healthy"]  # the public VIP runs nowhere
     assert "vip:    p_vip_public 5.6.7.8 on NOBODY" in status.render(report)
+
+
+# crm_mon -1 --output-as=xml --include=all of Pacemaker 2.1.5 on fixtures/cib_kept_out.xml (a CIB
+# file whose status has glance2's start failed with OCF_ERR_PERM and its exit reason, glance1
+# drained, glance3's ping-public at 0): `CIB_file=... crm_mon ...` made it.
+KEPT_OUT = (ROOT / "tests/unit/fixtures/crm_mon_kept_out.xml").read_text()
+SETTINGS = {"drain_attribute": "glance-api-drained", "link_attributes": ["ping-public", "ping-gateway"],
+            "failure_timeout": "120s"}
+KEPT_OUT_LINE = ('glance-api on glance2: Stopped, kept out: start failed (rc 4 OCF_ERR_PERM): parameter '
+                 'config=/etc/glance/glance-api.conf: user "glance" cannot read it (Permission denied); back '
+                 'after failure-timeout 120s or `crm resource cleanup cl_glance-api glance2`')
+
+
+def check_kept_out(c: dict):
+    g1, g2, g3 = (c["instances"][n] for n in ("glance1", "glance2", "glance3"))
+    assert g2["role"] == "Stopped" and g2["fail_count"] == 1000000
+    assert g2["kept_out"] == KEPT_OUT_LINE.split("kept out: ", 1)[1]
+    assert (g1["drained"], g1["links_down"], g1["vips_avoid"]) == (True, [], ["drained (glance-api-drained=1)"])
+    assert (g3["drained"], g3["links_down"], g3["vips_avoid"]) == (False, ["ping-public"], ["link down (ping-public=0)"])
+    assert g1["kept_out"] == g3["kept_out"] == "" and g1["monitor"] == "ok (rc 0)"
+
+
+def test_status_names_why_a_node_is_kept_out_and_what_keeps_the_vips_away():
+    c = status.parse_crm_mon(KEPT_OUT, SETTINGS)
+    check_kept_out(c)
+    report = status.build(c, [], {"ok": True, "summary": "audit: ok"}, {"p_vip_internal": "198.51.100.100"})
+    assert not report["healthy"]
+    lines = status.render(report).splitlines()
+    assert KEPT_OUT_LINE in lines
+    assert ("glance-api on glance1: Started, last monitor ok (rc 0), fail count 0; "
+            "VIPs avoid it: drained (glance-api-drained=1)") in lines
+    assert ("glance-api on glance3: Started, last monitor ok (rc 0), fail count 0; "
+            "VIPs avoid it: link down (ping-public=0)") in lines
+
+
+@pytest.mark.skipif(shutil.which("crm_mon") is None, reason="pacemaker (crm_mon) not installed")
+def test_status_parses_what_this_machines_crm_mon_says_of_the_fixture_cib():
+    proc = subprocess.run(["crm_mon", "-1", "--output-as=xml", "--include=all"], capture_output=True,
+                          text=True, timeout=60, check=True,
+                          env=dict(os.environ, CIB_file=str(ROOT / "tests/unit/fixtures/cib_kept_out.xml")))
+    check_kept_out(status.parse_crm_mon(proc.stdout, SETTINGS))
+
+
+def test_without_the_roles_settings_no_attribute_is_judged():
+    c = status.parse_crm_mon(KEPT_OUT)
+    assert not any(i["vips_avoid"] for i in c["instances"].values())
+    assert c["instances"]["glance2"]["kept_out"].endswith("back after `crm resource cleanup cl_glance-api glance2`")
+
+
+def event(time, kind="node", node="glance2", what="node lost", recorder="glance1", **more):
+    return json.dumps(dict({"time": time, "kind": kind, "node": node, "level": "warning", "what": what,
+                            "reason": "", "recorder": recorder}, **more))
+
+
+def test_parse_events_skips_what_is_not_an_event():
+    text = "\n".join([event("2024-06-01T10:00:00.000001Z"), "not json", '{"time": "yesterday", "kind": "node"}',
+                      '{"kind": "node"}', "", event("2024-06-01T10:00:01.000000Z", what="node member"),
+                      '{"time": "2024-06-01T10:00:02.0Z", "kind": "node", "no'])  # torn last line
+    assert [e["what"] for e in events.parse_events(text)] == ["node lost", "node member"]
+
+
+def test_merge_events_of_every_node_newest_last_one_line_per_event():
+    glance1 = "\n".join([event("2024-06-01T10:00:00.100000Z"),
+                         event("2024-06-01T10:00:03.000000Z", kind="fencing", what="fenced (reboot)",
+                               reason="Operation reboot of glance2 by glance1: OK", task="reboot", rc=0)])
+    glance3 = "\n".join([event("2024-06-01T10:00:00.300000Z", recorder="glance3"),
+                         event("2024-06-01T10:00:03.000200Z", kind="fencing", what="fenced (reboot)",
+                               reason="Operation reboot of glance2 by glance1: OK", task="reboot", rc=0,
+                               recorder="glance3"),
+                         event("2024-06-01T09:00:00.000000Z", kind="resource", node="glance3",
+                               what="start ok", recorder="glance3", rsc="p_glance-api", task="start"),
+                         event("2024-06-01T10:05:00.000000Z", what="node member", recorder="glance3")])
+    merged = events.merge_events([glance1, glance3, ""])
+    assert [(e["what"], e["recorders"]) for e in merged] == [
+        ("start ok", ["glance3"]), ("node lost", ["glance1", "glance3"]),
+        ("fenced (reboot)", ["glance1", "glance3"]), ("node member", ["glance3"])]
+    assert [e["what"] for e in events.merge_events([glance1, glance3], limit=2)] == ["fenced (reboot)", "node member"]
+    report = status.build(None, [], None, {}, merged)
+    lines = [line for line in status.render(report).splitlines() if line.startswith("event:")]
+    assert lines == [
+        "event:  2024-06-01 09:00:00.000Z glance3 p_glance-api: start ok",
+        "event:  2024-06-01 10:00:00.100Z glance2: node lost (seen by glance1, glance3)",
+        "event:  2024-06-01 10:00:03.000Z glance2: fenced (reboot): Operation reboot of glance2 by glance1: OK "
+        "(seen by glance1, glance3)",
+        "event:  2024-06-01 10:05:00.000Z glance2: node member"]
+    assert json.loads(json.dumps(report))["events"] == merged  # --json carries them
+
+
+def test_find_events_is_what_the_fault_suite_asserts_with():
+    import datetime as dt
+    text = "\n".join([event("2024-06-01T10:00:00.000000Z"),
+                      event("2024-06-01T10:00:05.000000Z", kind="resource", what="start failed (rc 4 OCF_ERR_PERM)",
+                            rsc="p_glance-api", task="start", rc=4)])
+    assert len(events.find_events(text, kind="node", node="glance2")) == 1
+    assert events.find_events(text, kind="node", node="glance3") == []
+    assert [e["rc"] for e in events.find_events(text, what="start failed", rsc="p_glance-api", rc=4)] == [4]
+    since = dt.datetime(2024, 6, 1, 10, 0, 1, tzinfo=dt.timezone.utc)
+    assert [e["kind"] for e in events.find_events(text, since=since)] == ["resource"]
+    assert len(events.find_events(text, since=since.timestamp() - 1)) == 2
+    assert len(events.find_events(text, since="2024-06-01T10:00:05Z")) == 1
+
+
+def test_status_playbook_reads_each_nodes_events_and_the_roles_names(tmp_path):
+    """ansible/status.yml's glance play (on local files) and the arguments its report task gets."""
+    import yaml
+
+    from ansible_run import INVENTORIES, run_playbook
+    plays = yaml.safe_load((ROOT / "ansible" / "status.yml").read_text())
+    gather = next(p for p in plays if p.get("hosts") == "glance")
+    report = next(p for p in plays if p.get("hosts") == "localhost")
+    args = report["tasks"][0]["glance_ha_status_report"]
+    for host in ("glance1", "glance2"):
+        (tmp_path / f"{host}.log").write_text(event("2024-06-01T10:00:00.000000Z", recorder=host) + "\n")
+    (tmp_path / "glance1.log.1").write_text(event("2024-06-01T09:00:00.000000Z", what="node member") + "\n")
+    out = tmp_path / "args.json"
+    playbook = tmp_path / "status.yml"
+    playbook.write_text(yaml.safe_dump([
+        dict(gather, connection="local", vars={
+            "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+            "ha_resources_alert_log": str(tmp_path / "{{ inventory_hostname }}.log"),
+            "ha_resources_link_attributes": ["ping-public"]}),
+        dict(report, tasks=[{"name": "Write the report's arguments", "ansible.builtin.copy": {
+            "content": "{{ {'settings': %s, 'events': %s} | to_json }}" % tuple(
+                args[k].strip("{} ") for k in ("settings", "events")),
+            "dest": str(out), "mode": "0600"}}])]))
+    run_playbook(playbook, INVENTORIES["lab"], tmp_path)
+    got = json.loads(out.read_text())
+    assert got["settings"] == {"drain_attribute": "glance-api-drained", "link_attributes": ["ping-public"],
+                               "failure_timeout": "120s"}
+    assert sorted(got["events"]) == ["glance1", "glance2", "glance3"] and got["events"]["glance3"] == []
+    assert [e["what"] for e in events.parse_events(got["events"]["glance1"])] == ["node member", "node lost"]
+    # glance2's one line stays a line (a one-line text would have become a dict in the templating)
+    assert [(e["what"], e["recorders"]) for e in events.merge_events(got["events"].values())] == [
+        ("node member", ["glance1"]), ("node lost", ["glance1", "glance2"])]
 
 
 @pytest.mark.parametrize("argv, message", [

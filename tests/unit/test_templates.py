@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_run import ROOT, VAULT_PLACEHOLDERS, render, render_all
+from ansible_run import INVENTORIES, ROOT, VAULT_PLACEHOLDERS, render, render_all, run_playbook
 
 sys.path.insert(0, str(ROOT / "ansible" / "library"))
 import glance_ha_cib  # noqa: E402
@@ -391,6 +391,7 @@ def test_cib_loads_verifies_and_is_idempotent(rendered, inventory, tmp_path):
         assert (ping.get("provider"), ping.get("type")) == ("pacemaker", "ping")
         ping_params = {nv.get("name"): nv.get("value") for nv in ping.iterfind("instance_attributes/nvpair")}
         assert ping_params["name"] == f"ping-{check}" and ping_params["host_list"] == hosts
+    check_alert(conf, ["glance-api-drained", "ping-public", "ping-gateway"])
     fencing = conf.findall("resources/primitive[@class='stonith']")
     if inventory == "lab":
         assert [f.get("type") for f in fencing] == ["fence_lab"]
@@ -406,6 +407,75 @@ def test_cib_loads_verifies_and_is_idempotent(rendered, inventory, tmp_path):
         assert f1["pcmk_host_list"] == "glance1" and f1["ip"] == "10.40.0.11"
         assert f1["password_script"] == "/bin/cat /etc/glance-ha/fence/fence_glance1"
         assert conf.find("constraints/rsc_location[@rsc='fence_glance1']").get("node") == "glance1"
+
+
+def check_alert(conf: ET.Element, attributes: list[str]):
+    """The alert of the CIB: every kind of event (the attributes selected) to the agent, the
+    events log as recipient, the receivers only by the path of their file."""
+    [alert] = conf.findall("alerts/alert")
+    assert (alert.get("id"), alert.get("path")) == ("glance-ha-events", "/usr/lib/glance-ha/glance-ha-alert")
+    params = {nv.get("name"): nv.get("value") for nv in alert.iterfind("instance_attributes/nvpair")}
+    assert params == {"receivers_file": "/etc/glance-ha/alert-receivers.json"}
+    meta = {nv.get("name"): nv.get("value") for nv in alert.iterfind("meta_attributes/nvpair")}
+    assert meta == {"timeout": "20s"}
+    select = alert.find("select")
+    assert [c.tag for c in select] == ["select_nodes", "select_fencing", "select_resources"] + (
+        ["select_attributes"] if attributes else [])
+    assert [a.get("name") for a in select.iterfind("select_attributes/attribute")] == attributes
+    assert [r.get("value") for r in alert.iterfind("recipient")] == ["/var/log/glance-ha/events.log"]
+
+
+@pytest.fixture(scope="module")
+def rendered_variants(tmp_path_factory):
+    """The lab's cib.crm with the alert off, and with link attributes and both receivers."""
+    out = {}
+    for name, extra in {"off": {"ha_resources_alert_enabled": False},
+                        "receivers": {"ha_resources_link_attributes": ["ping-public", "ping-gateway"],
+                                      "ha_resources_alert_command": "/usr/local/bin/page-oncall --team glance",
+                                      "ha_resources_alert_url": "https://hooks.example.net/T0KEN-s3cret",
+                                      "ha_resources_alert_receiver_timeout": 3}}.items():
+        tmp = tmp_path_factory.mktemp(f"render-alert-{name}")
+        run_playbook(ROOT / "tests" / "unit" / "render.yml", INVENTORIES["lab"], tmp,
+                     dict(extra, render_dir=tmp / "out"))
+        out[name] = (tmp / "out" / "glance1" / "cib.crm").read_text()
+    return out
+
+
+def test_cib_without_the_alert(rendered_variants):
+    assert not re.search(r"^alert ", rendered_variants["off"], re.M)
+    assert "glance-ha-alert" not in rendered_variants["off"]
+
+
+@pytest.mark.skipif(shutil.which("crm") is None, reason="crmsh not installed")
+def test_cib_alert_selects_the_link_attributes_and_never_holds_a_receiver(rendered_variants, tmp_path):
+    text = rendered_variants["receivers"]
+    assert "page-oncall" not in text and "hooks.example.net" not in text and "s3cret" not in text
+    src = tmp_path / "cib.crm"
+    src.write_text(text)
+    cib = cib_with_nodes(tmp_path, NODES["lab"])
+    assert glance_ha_cib.converge(str(src), cib_file=str(cib))[0]
+    assert glance_ha_cib.converge(str(src), cib_file=str(cib))[0] is False
+    conf = ET.parse(cib).getroot().find("configuration")
+    timeouts = {nv.get("value") for nv in conf.iterfind("alerts/alert/meta_attributes/nvpair")}
+    assert timeouts == {"16s"}  # twice the receivers' 3 s, plus 10 s
+    assert [a.get("name") for a in conf.iterfind("alerts/alert/select/select_attributes/attribute")] == [
+        "glance-api-drained", "ping-public", "ping-gateway"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"ha_resources_alert_url": "http://alerts:s3cret@hooks.example.net/in"},
+     "credentials in it (user:password@) need https"),
+    ({"ha_resources_alert_url": "hooks.example.net/in"}, "ha_resources_alert_url must be empty or an http"),
+    ({"ha_resources_alert_command": "page-oncall"}, "ha_resources_alert_command must start with an absolute path"),
+    ({"ha_resources_alert_attributes": ["ping public"]}, "each of ha_resources_alert_attributes must be a node"),
+    ({"ha_resources_alert_log": "events.log"}, "ha_resources_alert_log must be an absolute path"),
+], ids=["http-credentials", "no-scheme", "relative-command", "bad-attribute", "relative-log"])
+def test_alert_settings_are_validated(tmp_path, extra, message):
+    proc = run_playbook(ROOT / "tests" / "unit" / "render.yml", INVENTORIES["lab"], tmp_path,
+                        dict(extra, render_dir=tmp_path / "out"), check=False)
+    out = " ".join(proc.stdout.split())
+    assert proc.returncode != 0 and message in out, proc.stdout[-3000:]
+    assert "s3cret" not in proc.stdout  # the message never shows the URL
 
 
 @pytest.mark.skipif(shutil.which("crm") is None, reason="crmsh not installed")

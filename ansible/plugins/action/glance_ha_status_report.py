@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-"""Action plugin: the status report (glance_ha.status) from crm_mon, the catalog and the audit."""
+"""Action plugin: the status report (glance_ha.status) from crm_mon, the catalog, the audit and the
+nodes' events logs."""
 
 from __future__ import annotations
 
@@ -12,9 +13,15 @@ from ansible.plugins.action import ActionBase
 
 DOCUMENTATION = r"""
 module: glance_ha_status_report
-short_description: Nodes, quorum, VIP holders, monitors, endpoints and the audit summary
+short_description: Nodes, quorum, VIP holders, monitors, endpoints, the audit summary, recent events
 options:
   crm_mon: {description: crm_mon --output-as=xml --include=all of the glance hosts that answered, type: list, elements: str}
+  settings:
+    description: The ha_resources role's names (drain_attribute, link_attributes, failure_timeout).
+    type: dict
+    default: {}
+  events: {description: The last lines of each glance host's events log (host -> list of lines)., type: dict, default: {}}
+  events_limit: {description: How many recent events to show (0 - all that were read)., type: int, default: 20}
   keystone_url: {description: Keystone v3 URL., type: str, required: true}
   password: {description: Admin password., type: str, required: true, no_log: true}
   vip_addresses: {description: VIP resource id -> address., type: dict, required: true}
@@ -43,14 +50,16 @@ class ActionModule(ActionBase):
         cluster = None
         for xml in a.get("crm_mon") or []:
             if xml:
-                cluster = status.parse_crm_mon(xml)
+                cluster = status.parse_crm_mon(xml, a.get("settings") or {})
                 break
+        recent = status.events_mod.merge_events((a.get("events") or {}).values(),
+                                                limit=int(a.get("events_limit", 20)))
         try:
             _, catalog = audit.keystone_auth(a["keystone_url"], "admin", a["password"])
             endpoints = [dict(e, answer=status.probe(e["url"])) for e in status.image_endpoints(catalog)]
         except (OSError, urllib.error.URLError, ValueError) as e:
             endpoints = [{"interface": "keystone", "url": a["keystone_url"], "answer": f"{e}"}]
-        report = status.build(cluster, endpoints, a.get("audit") or None, dict(a["vip_addresses"]))
+        report = status.build(cluster, endpoints, a.get("audit") or None, dict(a["vip_addresses"]), recent)
         if a.get("dest"):
             with open(a["dest"], "w", encoding="utf-8") as f:
                 json.dump(report, f, indent=2)
