@@ -241,7 +241,7 @@ def test_status_playbook_reads_each_nodes_events_and_the_roles_names(tmp_path):
         dict(gather, connection="local", vars={
             "ansible_python_interpreter": "{{ ansible_playbook_python }}",
             "ha_resources_alert_log": str(tmp_path / "{{ inventory_hostname }}.log"),
-            "ha_resources_link_attributes": ["ping-public"]}),
+            "ha_resources_ping_checks": [{"name": "public", "hosts": ["203.0.113.1"], "vips": ["public"]}]}),
         dict(report, tasks=[{"name": "Write the report's arguments", "ansible.builtin.copy": {
             "content": "{{ {'settings': %s, 'events': %s} | to_json }}" % tuple(
                 args[k].strip("{} ") for k in ("settings", "events")),

@@ -430,7 +430,9 @@ def rendered_variants(tmp_path_factory):
     """The lab's cib.crm with the alert off, and with link attributes and both receivers."""
     out = {}
     for name, extra in {"off": {"ha_resources_alert_enabled": False},
-                        "receivers": {"ha_resources_link_attributes": ["ping-public", "ping-gateway"],
+                        "receivers": {"ha_resources_ping_checks": [
+                                          {"name": "public", "hosts": ["203.0.113.1"], "vips": ["public"]},
+                                          {"name": "gateway", "hosts": ["198.51.100.1"], "vips": ["internal"]}],
                                       "ha_resources_alert_command": "/usr/local/bin/page-oncall --team glance",
                                       "ha_resources_alert_url": "https://hooks.example.net/T0KEN-s3cret",
                                       "ha_resources_alert_receiver_timeout": 3}}.items():
