@@ -2,6 +2,7 @@
 import json
 import os
 import pwd
+import re
 import signal
 import stat
 import subprocess
@@ -11,7 +12,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import (AGENT, DTD, OCF_ERR_CONFIGURED, OCF_ERR_GENERIC, OCF_ERR_INSTALLED,
-                      OCF_ERR_PERM, OCF_ERR_UNIMPLEMENTED, OCF_NOT_RUNNING, OCF_SUCCESS, kill_pids)
+                      OCF_ERR_PERM, OCF_ERR_UNIMPLEMENTED, OCF_NOT_RUNNING, OCF_SUCCESS, free_port,
+                      kill_pids)
 
 # Parameters of openstack-resource-agents' shell ocf/glance-api and their defaults (None: no
 # default there). An existing CIB must keep working when the file is swapped.
@@ -494,6 +496,76 @@ def test_every_file_backend_of_enabled_backends_is_checked(ra):
 
 
 # ---------------------------------------------------------------------------------------------
+# level 10 and start: the clock (max_clock_skew), against a reference's Date header
+
+def test_clock_skew_fails_start_and_level_10_on_this_node_only(ra, clock_server):
+    ahead = clock_server(+300)  # the reference is 5 minutes ahead: this node is behind
+    ra.params.update(max_clock_skew="60", clock_reference=ahead.url)
+    assert ra.run("monitor", interval=0).rc == OCF_NOT_RUNNING
+    result = ra.run("start")
+    assert result.rc == OCF_ERR_GENERIC and ra.processes() == []
+    assert re.search(r"this node's clock is about (299|300|301) s behind %s" % re.escape(ahead.url),
+                     result.reason), result.reason  # a Date has whole seconds
+    assert "max_clock_skew=60" in result.reason and "time sync" in result.reason
+    behind = clock_server(-300)
+    ra.params["clock_reference"] = behind.url
+    assert re.search(r"about (299|300|301) s ahead of", ra.run("start").reason)
+    ra.params["max_clock_skew"] = "0"  # off: glance starts; then the monitor finds the skew
+    assert ra.run("start").rc == OCF_SUCCESS
+    ra.params["max_clock_skew"] = "60"
+    assert ra.run("monitor", level=0).rc == OCF_SUCCESS  # level 0 stays cheap: no clock check
+    asked = behind.requests()
+    for _ in range(2):  # nothing cached: every level-10 monitor asks again
+        monitor = ra.run("monitor", level=10)
+        assert monitor.rc == OCF_ERR_GENERIC and "clock" in monitor.reason
+    assert behind.requests() == asked + 2
+
+
+def test_a_clock_within_max_clock_skew_passes(ra, clock_server):
+    near = clock_server(+20)
+    ra.params.update(max_clock_skew="60", clock_reference=near.url)
+    assert ra.run("start").rc == OCF_SUCCESS
+    assert ra.run("monitor", level=10).rc == OCF_SUCCESS
+    assert near.requests() == 2 and "clock within" in ra.log()
+
+
+def test_clock_reference_defaults_to_keystone_of_the_config(ra, clock_server):
+    keystone = clock_server(-600)
+    ra.write_config(keystone_authtoken={"www_authenticate_uri": keystone.url.rstrip("/"),
+                                        "auth_url": "http://127.0.0.1:1/v3"})
+    ra.params["max_clock_skew"] = "60"
+    result = ra.run("start")
+    assert result.rc == OCF_ERR_GENERIC
+    assert re.search(r"about (599|600|601) s ahead of %s \(" % re.escape(keystone.url.rstrip("/")),
+                     result.reason), result.reason
+    ra.write_config(keystone_authtoken={"www_authenticate_uri": None})  # then auth_url: down
+    assert ra.run("start").rc == OCF_SUCCESS
+
+
+def test_a_reference_without_date_or_unreachable_skips_the_clock_check(ra, clock_server):
+    dateless = clock_server("none")
+    ra.params.update(max_clock_skew="60", clock_reference=dateless.url)
+    assert ra.run("start").rc == OCF_SUCCESS
+    assert dateless.requests() == 1
+    assert "clock check skipped: %s answered without a Date header" % dateless.url in ra.log()
+    ra.params["clock_reference"] = "http://127.0.0.1:%d/" % free_port()  # nothing listens
+    assert ra.run("monitor", level=10).rc == OCF_SUCCESS
+    assert "clock check skipped: no usable answer from http://127.0.0.1:" in ra.log()
+    assert "Connection refused" in ra.log()
+
+
+def test_clock_check_over_https_verifies_the_certificate(ra, clock_server):
+    ahead = clock_server(+300, tls=True)
+    ra.params.update(max_clock_skew="60", clock_reference=ahead.url)
+    # a certificate no CA of this node vouches for: no answer to trust, the check is skipped
+    assert ra.run("start").rc == OCF_SUCCESS
+    assert "CERTIFICATE_VERIFY_FAILED" in ra.log() and ahead.requests() == 0
+    trusted = ra.run("monitor", level=10, extra={"SSL_CERT_FILE": str(ahead.cert)})
+    assert trusted.rc == OCF_ERR_GENERIC
+    assert re.search(r"about (299|300|301) s behind %s" % re.escape(ahead.url), trusted.reason)
+
+
+# ---------------------------------------------------------------------------------------------
 # level 20: Keystone token, cached
 
 def _with_keystone(ra, keystone, password=None):
@@ -606,6 +678,10 @@ def test_level_20_with_deprecated_parameters_logs_the_deprecation_once(ra, fake_
     ("token_renew_before", "-5"),
     ("store_mountpoint", "mnt/images"),
     ("store_marker", "a/b"),
+    ("max_clock_skew", "-1"),
+    ("max_clock_skew", "a minute"),
+    ("clock_reference", "ftp://ntp.example.org/"),
+    ("clock_reference", "http:///no-host"),
 ])
 def test_bad_parameter(ra, param, value):
     ra.params[param] = value
