@@ -167,7 +167,7 @@ def test_after_stop_new_connections_are_refused_for_reject_seconds(server):
     assert vip_action(AGENT, "stop", reject_seconds="3").returncode == 0
     # the client still sends to this node: an RST at once, not a SYN lost in the move
     outcome, seconds = new_connection()
-    assert outcome == "refused" and seconds < 0.5
+    assert outcome == "refused" and seconds < 0.9  # at the first SYN, not its retransmission (1 s)
     assert "glance_vip_198_51_100_249" in guard_tables()
     time.sleep(4)
     assert "glance_vip_198_51_100_249" not in guard_tables()  # taken down after 3 s
@@ -195,7 +195,7 @@ def test_reject_seconds_counts_from_the_start_of_the_stop_and_takes_decimals(ser
     # after the stop a stale client is refused at once (it retries, rather than waiting a
     # second for its SYN's retransmission)
     outcome, seconds = new_connection()
-    assert outcome == "refused" and seconds < 0.2
+    assert outcome == "refused" and seconds < 0.9  # at the first SYN, not its retransmission (1 s)
     time.sleep(max(0.0, t0 + 1.0 - time.monotonic()))
     assert "glance_vip_198_51_100_249" in guard_tables()
     time.sleep(max(0.0, t0 + 2.0 - time.monotonic()))
