@@ -24,6 +24,7 @@ OCF_SUCCESS = 0
 OCF_ERR_GENERIC = 1
 OCF_ERR_ARGS = 2
 OCF_ERR_UNIMPLEMENTED = 3
+OCF_ERR_PERM = 4
 OCF_ERR_INSTALLED = 5
 OCF_ERR_CONFIGURED = 6
 OCF_NOT_RUNNING = 7
@@ -258,6 +259,56 @@ def fake_keystone():
         yield keystone.start()
     finally:
         keystone.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def clock_server():
+    """start(offset, tls=False) -> a fake clock reference on loopback whose Date is offset
+    seconds off ("none": no Date header), with .url and .requests(); ended by pid."""
+    root = make_workdir("glanceha-clock-")
+    procs = []
+
+    class Clock:
+        def __init__(self, offset, tls):
+            self.port = free_port()
+            self.requests_file = root / ("requests-%d" % self.port)
+            self.pem = root / "cert.pem"
+            argv = [sys.executable, str(FAKE), "--clock", str(self.port), str(offset),
+                    str(self.requests_file)]
+            if tls:
+                subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                                "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+                                "subjectAltName=IP:127.0.0.1", "-keyout", str(self.pem),
+                                "-out", str(self.pem) + ".crt"], check=True, capture_output=True)
+                with open(self.pem, "a") as pem:
+                    pem.write((root / "cert.pem.crt").read_text())
+                argv.append(str(self.pem))
+            self.cert = root / "cert.pem.crt"
+            self.url = "%s://127.0.0.1:%d/" % ("https" if tls else "http", self.port)
+            procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("fake clock reference did not listen")
+                    time.sleep(0.05)
+
+        def requests(self):
+            if not self.requests_file.exists():
+                return 0
+            return sum(1 for line in self.requests_file.read_text().splitlines() if "GET" in line)
+
+    try:
+        yield lambda offset, tls=False: Clock(offset, tls)
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -16,8 +16,13 @@ that config file, so each test writes the failure it wants:
 Keystone mode: `fake_glance_api.py --keystone PORT TOKENS_FILE PASSWORD EXPIRES_IN LOGINS_FILE`
 answers POST /v3/auth/tokens, appends every token it issues to TOKENS_FILE and one line per
 login to LOGINS_FILE.
+
+Clock mode: `fake_glance_api.py --clock PORT OFFSET REQUESTS_FILE [CERT_AND_KEY_PEM]` answers
+every GET with a Date header OFFSET seconds off the real clock (OFFSET `none`: no Date header
+at all), over TLS when given a PEM, and appends one line per request to REQUESTS_FILE.
 """
 import configparser
+import email.utils
 import http.server
 import json
 import os
@@ -109,6 +114,30 @@ class KeystoneHandler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body.encode())
 
 
+class ClockHandler(http.server.BaseHTTPRequestHandler):
+    settings = {}
+
+    def log_message(self, fmt, *args):
+        with open(self.settings["requests_file"], "a") as handle:
+            handle.write("%s\n" % (fmt % args))
+
+    def date_time_string(self, timestamp=None):
+        return email.utils.formatdate(time.time() + self.settings["offset"], usegmt=True)
+
+    def send_response(self, code, message=None):
+        if self.settings["offset"] is not None:
+            return super().send_response(code, message)
+        self.log_request(code)
+        self.send_response_only(code, message)  # no Date header
+        self.send_header("Server", self.version_string())
+
+    def do_GET(self):
+        self.send_response(300)  # as Keystone's / does: any answer carries a Date
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+
 def serve(sock, handler):
     server = http.server.HTTPServer(sock.getsockname()[:2], handler, bind_and_activate=False)
     server.socket.close()
@@ -179,9 +208,23 @@ def keystone_main(port, tokens_file, password, expires_in, logins_file):
     serve(listening_socket("127.0.0.1", int(port)), KeystoneHandler)
 
 
+def clock_main(port, offset, requests_file, pem=None):
+    ClockHandler.settings = {"offset": None if offset == "none" else float(offset),
+                             "requests_file": requests_file}
+    sock = listening_socket("127.0.0.1", int(port))
+    if pem:
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(pem)
+        sock = context.wrap_socket(sock, server_side=True)
+    serve(sock, ClockHandler)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "--keystone":
         keystone_main(*sys.argv[2:7])
+    elif sys.argv[1] == "--clock":
+        clock_main(*sys.argv[2:6])
     else:
         arguments = sys.argv[1:]
         config = arguments[arguments.index("--config-file") + 1]
