@@ -507,6 +507,25 @@ def host_running(host: Host) -> bool:
     return bool(host_pids(host))
 
 
+def host_init_pid(host: Host) -> int:
+    """The host's systemd (its PID 1), as this machine numbers it."""
+    for pid in sorted(host_pids(host)):
+        try:
+            argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+        except OSError:
+            continue
+        if argv0.endswith(b"/systemd") or argv0 == b"/sbin/init":
+            return pid
+    raise LabError(f"{host.name} is not running (no systemd): power it on with `lab power-on {host.name}`")
+
+
+def in_host(host: Host, command: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """A shell command in every namespace of a running host, without ssh: for a host whose
+    network or sshd is what a test broke."""
+    return subprocess.run(["nsenter", "-t", str(host_init_pid(host)), "-a", "sh", "-c", command],
+                          capture_output=True, text=True, timeout=timeout)
+
+
 def mounted(path: Path) -> bool:
     return run(["mountpoint", "-q", str(path)], check=False).returncode == 0
 
