@@ -54,8 +54,10 @@ def test_nothing_of_the_lab_is_in_the_machines_own_namespace(request):
 def test_every_host_is_on_its_lab_networks_with_its_fixed_mac():
     for host in lab.load_hosts():
         for net, addr in host.links():
+            # the MAC from ip, not /sys/class/net: a host's sysfs may show another namespace's
+            # devices (the controller's did: the machine's own eth0)
             out = labclient.on_host(host.name, f"ip -4 -o addr show dev {net.dev}; "
-                                               f"cat /sys/class/net/{net.dev}/address")
+                                               f"ip -o link show dev {net.dev} | grep -o 'link/ether [^ ]*' | cut -d' ' -f2")
             assert f" {addr}/{net.net.prefixlen} " in out, (host.name, net.dev, out)
             assert out.split()[-1] == lab.fixed_mac(addr)
     # the controller is not on the cluster network
