@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from glance_ha import lab, labclient
+from glance_ha import events, lab, labclient
 
 from .conftest import GLANCE_HOSTS, VipWatch, holder_of, sha256, vip_holders_by_namespace, wait_for
 
@@ -114,7 +114,7 @@ def test_hard_crash_of_vip_holder_is_fenced_and_rejoins(client_factory, internal
     holder = holder_of(internal_vip)
     client = client_factory()
     time.sleep(1)
-    t0 = time.monotonic()
+    t0, wall0 = time.monotonic(), time.time()
     lab.power_off(lab.host_by_name(holder))
     wait_for(lambda: [h for h in vip_holders_by_namespace(internal_vip) if h != holder], timeout=60,
              step=0.1, what="VIP on a survivor")
@@ -124,6 +124,16 @@ def test_hard_crash_of_vip_holder_is_fenced_and_rejoins(client_factory, internal
     report("hard crash", rep)
     assert rep.outage() < 20
     wait_for(lambda: fenced(holder, t0), timeout=60, step=1, what=f"{holder} fenced")
+    # the survivors' alert agents recorded the node's loss and its fencing
+    survivors = [h for h in GLANCE_HOSTS if h != holder]
+
+    def recorded() -> bool:
+        logs = "".join(labclient.on_host(h, "cat /var/log/glance-ha/events.log", check=False) for h in survivors)
+        return bool(events.find_events(logs, kind="fencing", node=holder, since=wall0)
+                    and events.find_events(logs, kind="node", node=holder, what="lost", since=wall0))
+
+    wait_for(recorded,
+             timeout=30, step=1, what=f"the fence of {holder} and its loss in the events log")
     # "power on" comes from the fencing device's reboot; the host rejoins by itself
     wait_for(lambda: holder in labclient.cluster_state().nodes_online, timeout=120, step=2,
              what=f"{holder} back online")

@@ -11,10 +11,12 @@ them away (ocf:pacemaker:ping attributes) and leave glance-api alone.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -25,6 +27,7 @@ from glance_ha.vipclient import VipClient
 
 from .conftest import GLANCE_HOSTS, wait_for
 
+REPO = Path(__file__).resolve().parents[3]
 CONF = "/etc/glance/glance-api.conf"
 API_PY = "/usr/lib/python3/dist-packages/glance/cmd/api.py"
 STORE = "/var/lib/glance/images"
@@ -270,9 +273,20 @@ def test_a_fixed_node_returns_by_itself_after_failure_timeout(clients, inventory
         # the failure expires)
         wait_for(lambda: target not in labclient.cluster_state(via=via).clone_nodes()
                  and start_failure_on(target, via), timeout=90, step=0.5, what=f"{target} kept out")
+        # the operator's view while it is out: `glance-ha status` (the real CLI, its playbook)
+        # names the node, the reason and the way back in one line, and shows the event
+        cli = subprocess.run([str(REPO / ".venv/bin/glance-ha"), "status"], capture_output=True,
+                             text=True, timeout=300, check=False)
     finally:
         on_node(target, fault.repair)
     repaired = time.monotonic()
+    print(f"\n[glance-ha status while {target} is out]\n{cli.stdout}")
+    assert cli.returncode == 1, cli.stdout + cli.stderr  # not healthy
+    assert any(line.startswith(f"glance-api on {target}: Stopped, kept out: start failed")
+               and "cannot read" in line and f"crm resource cleanup cl_glance-api {target}" in line
+               for line in cli.stdout.splitlines()), cli.stdout
+    assert any(line.startswith("event:") and target in line and "cannot read" in line
+               for line in cli.stdout.splitlines()), cli.stdout
     timeout_s = int(str(inventory_vars.get("ha_resources_failure_timeout", "120s")).rstrip("s"))
     wait_for(lambda: target in labclient.cluster_state().clone_nodes(), timeout=timeout_s + 90, step=2,
              what=f"glance-api back on {target} without a cleanup")
