@@ -203,6 +203,14 @@ def start_failure_on(host: str, via: str) -> bool:
                for f in map(status.parse_failure, ET.fromstring(crm_mon_xml(via)).findall("failures/failure")))
 
 
+def aftermath(clients: list[VipClient], t0: float, via: str, settings: dict):
+    """Once the fault has had its effect: two more seconds of clients, then what they saw, the
+    cluster's state, status's lines and every node's events."""
+    time.sleep(2)
+    return (stop_clients(clients, t0), labclient.cluster_state(via=via), status_lines(via, settings),
+            all_events())
+
+
 def report_line(name: str, rep, extra: str = "") -> None:
     print(f"\n[{name}] {rep.summary()}{extra}")
 
@@ -228,11 +236,7 @@ def test_node_fault_keeps_only_that_node_out(fault_name, role, clients, vips, st
         # the VIPs are served from the healthy nodes
         wait_for(lambda: all(labclient.healthcheck(ip) == 200 for ip in vips.values()), timeout=30,
                  step=0.2, what="both VIPs answering")
-        time.sleep(2)
-        rep = stop_clients(clients, t0)
-        state = labclient.cluster_state(via=healthy[0])
-        lines = status_lines(healthy[0], status_settings)
-        events = all_events()
+        rep, state, lines, events = aftermath(clients, t0, healthy[0], status_settings)
     finally:
         watch.stop()
         on_node(target, fault.repair)
@@ -338,16 +342,13 @@ def test_lost_link_moves_only_the_vips_that_need_it(case, clients, vips, invento
     t0, wall0 = time.monotonic(), time.time()
     inject(True)
     try:
-        wait_for(lambda: all(target not in labclient.cluster_state(via=healthy[0]).vip_holders()[r]
-                             and labclient.cluster_state(via=healthy[0]).vip_holders()[r]
-                             for r in must_move),
-                 timeout=60, step=0.3, what=f"{sorted(must_move)} off {target} after {case}")
+        def moved() -> bool:
+            holders = labclient.cluster_state(via=healthy[0]).vip_holders()
+            return all(holders[r] and target not in holders[r] for r in must_move)
+
+        wait_for(moved, timeout=60, step=0.3, what=f"{sorted(must_move)} off {target} after {case}")
         moved_after = time.monotonic() - t0
-        time.sleep(2)
-        rep = stop_clients(clients, t0)
-        state = labclient.cluster_state(via=healthy[0])
-        lines = status_lines(healthy[0], status_settings)
-        events = all_events()
+        rep, state, lines, events = aftermath(clients, t0, healthy[0], status_settings)
     finally:
         watch.stop()
         inject(False)
