@@ -84,21 +84,48 @@ def holder_of(vip: str) -> str:
 
 
 def healthy_cluster() -> bool:
+    """Pacemaker's view (3 nodes, clone on 3, each VIP once, nothing failed, no action pending)
+    and the instances themselves: each node's glance-api answers its own healthcheck. crm_mon
+    alone can still show an instance Started that a cleanup's re-probe is about to find gone."""
     s = labclient.cluster_state()
-    return (sorted(s.nodes_online) == GLANCE_HOSTS and s.clone_nodes() == GLANCE_HOSTS and not s.failed
-            and all(len(s.active.get(r, [])) == 1 for r in s.vips))
+    if not (sorted(s.nodes_online) == GLANCE_HOSTS and s.clone_nodes() == GLANCE_HOSTS and not s.failed
+            and all(len(s.active.get(r, [])) == 1 for r in s.vips)):
+        return False
+    if labclient.on_host(GLANCE_HOSTS[0], "crm_resource --wait --timeout=30 >/dev/null 2>&1 && echo idle",
+                         check=False, timeout=60).strip() != "idle":
+        return False
+    return all(labclient.healthcheck(h.internal) == 200 for h in lab.load_hosts() if h.is_glance)
+
+
+def cluster_report() -> str:
+    """What an operator would look at when the cluster did not heal: crm_mon and each node's
+    last agent lines."""
+    out = [labclient.on_host(GLANCE_HOSTS[0], "crm_mon -1rfA", check=False, timeout=30)]
+    for h in GLANCE_HOSTS:
+        out.append(f"--- {h}: last glance-api agent lines")
+        out.append(labclient.on_host(h, "grep -h 'glance-api(' /var/log/pacemaker/pacemaker.log | tail -n 15",
+                                     check=False, timeout=30))
+    return "\n".join(out)
+
+
+def wait_healthy(what: str, timeout: float) -> None:
+    try:
+        wait_for(healthy_cluster, timeout=timeout, step=2, what=what)
+    except AssertionError:
+        print(cluster_report())
+        raise
 
 
 @pytest.fixture(autouse=True)
 def healthy_before_and_after():
     """Every case starts from, and leaves, a healthy cluster (3 nodes, clone on 3, VIPs up)."""
-    wait_for(healthy_cluster, timeout=120, step=2, what="healthy cluster before the case")
+    wait_healthy("healthy cluster before the case", timeout=120)
     yield
     # forget the failures the case provoked, so the next case starts with clean failcounts
     for h in GLANCE_HOSTS:
         if labclient.on_host(h, "crm resource cleanup >/dev/null 2>&1 && echo ok", check=False).strip() == "ok":
             break
-    wait_for(healthy_cluster, timeout=180, step=2, what="healthy cluster after the case")
+    wait_healthy("healthy cluster after the case", timeout=180)
 
 
 def sha256(data: bytes) -> str:

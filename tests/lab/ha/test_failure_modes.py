@@ -9,7 +9,7 @@ import pytest
 
 from glance_ha import events, lab, labclient
 
-from .conftest import GLANCE_HOSTS, VipWatch, holder_of, sha256, vip_holders_by_namespace, wait_for
+from .conftest import GLANCE_HOSTS, VipWatch, cluster_report, holder_of, sha256, vip_holders_by_namespace, wait_for
 
 
 def report(name: str, rep) -> None:
@@ -268,8 +268,12 @@ def test_rolling_restart_is_never_down_longer_than_one_vip_move(client_factory, 
         wait_for(lambda: host not in labclient.cluster_state().clone_nodes(),
                  timeout=60, step=0.5, what=f"glance-api stopped on {host}")
         labclient.on_host(host, f"crm node online {host}")
-        wait_for(lambda: host in labclient.cluster_state().clone_nodes(),
-                 timeout=60, step=0.5, what=f"glance-api running again on {host}")
+        try:
+            wait_for(lambda: host in labclient.cluster_state().clone_nodes(),
+                     timeout=60, step=0.5, what=f"glance-api running again on {host}")
+        except AssertionError:
+            print(cluster_report())
+            raise
     rep = client.stop(t0)
     report("rolling restart", rep)
     assert rep.failed_requests == 0

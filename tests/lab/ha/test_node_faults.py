@@ -227,8 +227,8 @@ def test_node_fault_keeps_only_that_node_out(fault_name, role, clients, vips, st
     watch.start()
     time.sleep(1)
     t0, wall0 = time.monotonic(), time.time()
-    on_node(target, fault.inject)
     try:
+        on_node(target, fault.inject)
         reason = wait_for(lambda: target not in labclient.cluster_state(via=healthy[0]).clone_nodes()
                           and failure_on(target, healthy[0]), timeout=90, step=0.5,
                           what=f"glance-api on {target} kept out after {fault}")
@@ -270,8 +270,8 @@ def test_a_fixed_node_returns_by_itself_after_failure_timeout(clients, inventory
     fault = GLANCE_FAULTS["config-unreadable"]
     target = pick("other")
     t0 = time.monotonic()
-    on_node(target, fault.inject)
     try:
+        on_node(target, fault.inject)
         via = next(h for h in GLANCE_HOSTS if h != target)
         # kept out: its restart failed too (a start failure keeps the instance off the node until
         # the failure expires)
