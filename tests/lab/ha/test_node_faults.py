@@ -174,13 +174,15 @@ def status_lines(via: str, settings: dict) -> list[str]:
     return status.render(report).splitlines()
 
 
+def glance_failures(host: str, via: str) -> list[dict]:
+    """crm_mon's failures of glance-api on host, as status parses them (exit reason unescaped)."""
+    failures = map(status.parse_failure, ET.fromstring(crm_mon_xml(via)).findall("failures/failure"))
+    return [f for f in failures if f["node"] == host and "glance-api" in f["rsc"]]
+
+
 def failure_on(host: str, via: str) -> str:
     """The exit reason crm_mon records for a glance-api failure on host ('' when none)."""
-    root = ET.fromstring(crm_mon_xml(via))
-    for f in root.findall("failures/failure"):
-        if f.get("node") == host and "glance-api" in f.get("op_key", ""):
-            return f.get("exitreason") or f.get("exitstatus") or "failed"
-    return ""
+    return next((f["reason"] or f["what"] for f in glance_failures(host, via)), "")
 
 
 def on_node(host: str, command: str) -> str:
@@ -199,8 +201,7 @@ def all_events() -> str:
 
 
 def start_failure_on(host: str, via: str) -> bool:
-    return any(f["node"] == host and f["task"] == "start"
-               for f in map(status.parse_failure, ET.fromstring(crm_mon_xml(via)).findall("failures/failure")))
+    return any(f["task"] == "start" for f in glance_failures(host, via))
 
 
 def aftermath(clients: list[VipClient], t0: float, via: str, settings: dict):
