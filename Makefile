@@ -4,13 +4,15 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PHASE := scripts/phase
-LAB := $(PY) -m glance_ha.lab
+LAB := $(PY) -m glance_ha_lab.lab
 # Ansible and the clients run inside the lab, in the controller's network namespace.
 ON_CONTROLLER := $(LAB) on-controller
 PLAYBOOK := $(ON_CONTROLLER) $(CURDIR)/$(VENV)/bin/ansible-playbook -i inventory/lab
-export ANSIBLE_CONFIG := $(CURDIR)/ansible/ansible.cfg
+export ANSIBLE_CONFIG := $(CURDIR)/lab/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
+# `glance-ha` needs an inventory (-i or this): here, the lab's
+export GLANCE_HA_INVENTORY := $(CURDIR)/inventory/lab
 
 .PHONY: help host-deps venv lab lab-up lab-deploy lab-smoke lab-down lab-status test unit lint \
         test-lab test-ha bench
@@ -25,10 +27,14 @@ help:
 host-deps:
 	@$(PHASE) "host packages" bash scripts/install-host-deps
 
-$(VENV)/.stamp: pyproject.toml
+# The product (glance_ha: the CLI) and the lab (lab/: glance_ha_lab) are two packages; the collection
+# (ansible/) is found as glance_ha.ha through collections/ by Ansible (lab/ansible.cfg) and by the
+# tests' Python (a .pth file), the way ansible-galaxy's install would place it.
+$(VENV)/.stamp: pyproject.toml lab/pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q -e '.[dev]' -e ./lab
+	echo '$(CURDIR)/collections' > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/glance_ha_collection.pth"
 	touch $@
 
 venv: $(VENV)/.stamp
@@ -40,10 +46,10 @@ lab-up:
 	@$(PHASE) "lab hosts (build or repair, boot)" $(LAB) up
 
 lab-deploy:
-	@$(PHASE) "deploy: ansible-playbook -i inventory/lab ansible/site.yml" $(PLAYBOOK) ansible/site.yml
+	@$(PHASE) "deploy: ansible-playbook -i inventory/lab lab/site.yml" $(PLAYBOOK) lab/site.yml
 
 lab-smoke:
-	@$(PHASE) "image round trip through the VIP, summary" $(ON_CONTROLLER) $(CURDIR)/$(PY) -m glance_ha.smoke
+	@$(PHASE) "image round trip through the VIP, summary" $(ON_CONTROLLER) $(CURDIR)/$(PY) -m glance_ha_lab.smoke
 
 lab-status:
 	@$(LAB) status
@@ -61,7 +67,7 @@ unit: venv
 # idempotence and verifies; then the integration tests run on the converged lab.
 test-lab:
 	@$(PHASE) "fresh lab hosts" bash -c '$(LAB) down && $(LAB) up'
-	@$(PHASE) "molecule: create, converge, idempotence, verify" bash -c 'cd tests && $(CURDIR)/$(PY) -m glance_ha.lab on-controller $(CURDIR)/$(VENV)/bin/molecule test -s default'
+	@$(PHASE) "molecule: create, converge, idempotence, verify" bash -c 'cd tests && $(CURDIR)/$(PY) -m glance_ha_lab.lab on-controller $(CURDIR)/$(VENV)/bin/molecule test -s default'
 	@$(PHASE) "integration tests against the lab" $(PY) -m pytest -q -p no:cacheprovider --timeout=900 tests/lab --ignore=tests/lab/ha --ignore=tests/lab/day2
 
 # The failure-mode suite: real faults on the deployed lab while a client polls the VIP.

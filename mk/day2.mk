@@ -7,6 +7,6 @@
 
 test-day2: venv host-deps
 	@$(PHASE) "day 2: lab up" $(LAB) up
-	@$(PHASE) "day 2: deploy (site.yml)" $(PLAYBOOK) ansible/site.yml
+	@$(PHASE) "day 2: deploy (site.yml)" $(PLAYBOOK) lab/site.yml
 	@$(PHASE) "day 2: unit tests" $(PY) -m pytest -q -p no:cacheprovider tests/unit/test_day2.py
 	@$(PHASE) "day 2: integration tests against the lab" $(PY) -m pytest -q -p no:cacheprovider --timeout=900 -s tests/lab/day2

@@ -1,4 +1,4 @@
-# Lab fencing (issue 5): the lab BMC (glance_ha/bmc.py), the fence agent (glance_ha/fence_lab),
+# Lab fencing (issue 5): the lab BMC (lab/glance_ha_lab/bmc.py), the fence agent (lab/glance_ha_lab/fence_lab),
 # their unit tests, real power cycles of lab hosts and a real Pacemaker stonith on the lab.
 # The lab tests bring the lab up if it is not (GLANCE_HA_LAB_PREFIX/_DIR choose which lab).
 .PHONY: test-fence

@@ -1,6 +1,6 @@
 """Helpers of the fencing tests: the agent as Pacemaker runs it, and a BMC on loopback.
 
-The unit tests run the real agent (glance_ha/fence_lab, with Debian's fence-agents library)
+The unit tests run the real agent (lab/glance_ha_lab/fence_lab, with Debian's fence-agents library)
 against the real BMC server class on 127.0.0.1 with a recording power backend; the lab tests
 (test_lab_*.py) run them against the lab itself."""
 
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from glance_ha import bmc, labclient
+from glance_ha_lab import bmc, labclient
 
 REPO = Path(__file__).resolve().parents[2]
-AGENT = REPO / "glance_ha" / "fence_lab"
+AGENT = REPO / "lab" / "glance_ha_lab" / "fence_lab"
 
 
 class RecordingPower:
@@ -149,7 +149,7 @@ def wait_for(predicate, timeout: float, step: float = 0.2, what: str = "conditio
 
 def ensure_lab_up() -> None:
     """`lab up` is idempotent: it leaves running hosts alone and starts the BMC if it is not."""
-    r = subprocess.run([sys.executable, "-m", "glance_ha.lab", "up"], cwd=REPO, capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "glance_ha_lab.lab", "up"], cwd=REPO, capture_output=True,
                        text=True, timeout=900)
     if r.returncode != 0:
         raise AssertionError(f"lab up failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from glance_ha import bmc, lab
+from glance_ha_lab import bmc, lab
 
 
 def exchange(port: int, build) -> dict:
@@ -114,7 +114,7 @@ def test_bmc_address_is_on_the_internal_network_and_no_hosts():
 
 
 def test_agent_and_bmc_agree_on_the_port():
-    agent = (bmc.lab.REPO / "glance_ha" / "fence_lab").read_text()
+    agent = (bmc.lab.REPO / "lab" / "glance_ha_lab" / "fence_lab").read_text()
     assert f'DEFAULT_PORT = "{bmc.BMC_PORT}"' in agent
 
 

@@ -15,7 +15,7 @@ import pytest
 from fence_helpers import (KEY_FILE_ON_HOSTS, bmc_actions_since, bmc_log_size, install_agent, lab_key_file,
                            netns_exists,
                            on_controller_ns, run_agent, ssh, wait_for)
-from glance_ha import bmc, lab
+from glance_ha_lab import bmc, lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_up")]
 VICTIM = "glance3"

@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from fence_helpers import bmc_actions_since, bmc_log_size, install_agent, ssh, wait_for
-from glance_ha import bmc, lab
+from glance_ha_lab import bmc, lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_up")]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from glance_ha import lab, labclient
+from glance_ha_lab import lab, labclient
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import subprocess
 
-from glance_ha import bmc, lab, labclient
+from glance_ha_lab import bmc, lab, labclient
 
 
 def test_every_host_answers_over_ssh_with_its_own_identity():

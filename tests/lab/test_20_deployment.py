@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from glance_ha import lab, labclient
+from glance_ha_lab import lab, labclient
 
 from .conftest import lab_secrets, run_openstack
 

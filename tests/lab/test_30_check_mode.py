@@ -10,10 +10,10 @@ from .conftest import REPO, lab_secrets
 
 
 def test_check_diff_on_the_converged_lab_changes_nothing_and_shows_no_secret():
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible/ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "lab/ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_NOCOLOR="1")
     r = subprocess.run([str(REPO / ".venv/bin/ansible-playbook"), "-i", str(REPO / "inventory/lab"),
-                        str(REPO / "ansible/site.yml"), "--check", "--diff"], capture_output=True,
+                        str(REPO / "lab/site.yml"), "--check", "--diff"], capture_output=True,
                        text=True, env=env, timeout=600)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-3000:]

@@ -9,8 +9,8 @@ import time
 
 import requests
 
-from glance_ha import lab, labclient
-from glance_ha.labclient import wait_for
+from glance_ha_lab import lab, labclient
+from glance_ha_lab.labclient import wait_for
 
 GLANCE_HOSTS = [h.name for h in lab.load_hosts() if h.is_glance]
 

@@ -26,7 +26,7 @@ VAULT_PLACEHOLDERS = {
 
 def ansible_env(tmp: Path) -> dict:
     env = dict(os.environ)
-    env["ANSIBLE_CONFIG"] = str(ROOT / "ansible" / "ansible.cfg")
+    env["ANSIBLE_CONFIG"] = str(ROOT / "lab" / "ansible.cfg")
     env["ANSIBLE_LOCAL_TEMP"] = str(tmp / "ansible-local")
     env["ANSIBLE_HOME"] = str(tmp / "ansible-home")
     env["GLANCE_HA_LAB_DIR"] = str(tmp / "labdir")  # the lab's password lookups write here

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from glance_ha import events
+from ansible_collections.glance_ha.ha.plugins.module_utils import events
 
 FIXTURES = Path(__file__).parent / "fixtures"
 AGENT = events.AGENT

@@ -22,7 +22,7 @@ def test_clients_role_points_nova_and_cinder_at_the_internal_vip(tmp_path):
             "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}",
                      "clients_nova_conf": f"{out}/{{{{ inventory_hostname }}}}/nova/nova.conf",
                      "clients_cinder_conf": f"{out}/{{{{ inventory_hostname }}}}/cinder/cinder.conf"},
-            "roles": [{"role": "clients"}]}]))
+            "roles": [{"role": "glance_ha.ha.clients"}]}]))
         if name == "lab":  # an operator's existing nova.conf keeps its other settings
             (out / "controller" / "nova").mkdir(parents=True)
             (out / "controller" / "nova" / "nova.conf").write_text("[DEFAULT]\ndebug = true\n")

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from glance_ha import audit, cli, events, lab, status
+from ansible_collections.glance_ha.ha.plugins.module_utils import audit, events, status
+from glance_ha import cli
+from glance_ha_lab import lab
 
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("glance_ha_store_audit",
-                                              ROOT / "ansible/library/glance_ha_store_audit.py")
+                                              ROOT / "ansible/plugins/modules/store_audit.py")
 store_audit = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(store_audit)
 
@@ -224,14 +226,14 @@ def test_find_events_is_what_the_fault_suite_asserts_with():
 
 
 def test_status_playbook_reads_each_nodes_events_and_the_roles_names(tmp_path):
-    """ansible/status.yml's glance play (on local files) and the arguments its report task gets."""
+    """ansible/playbooks/status.yml's glance play (on local files) and the arguments its report task gets."""
     import yaml
 
     from ansible_run import INVENTORIES, run_playbook
-    plays = yaml.safe_load((ROOT / "ansible" / "status.yml").read_text())
+    plays = yaml.safe_load((ROOT / "ansible" / "playbooks" / "status.yml").read_text())
     gather = next(p for p in plays if p.get("hosts") == "glance")
     report = next(p for p in plays if p.get("hosts") == "localhost")
-    args = report["tasks"][0]["glance_ha_status_report"]
+    args = report["tasks"][0]["glance_ha.ha.status_report"]
     for host in ("glance1", "glance2"):
         (tmp_path / f"{host}.log").write_text(event("2024-06-01T10:00:00.000000Z", recorder=host) + "\n")
     (tmp_path / "glance1.log.1").write_text(event("2024-06-01T09:00:00.000000Z", what="node member") + "\n")
@@ -264,11 +266,22 @@ def test_status_playbook_reads_each_nodes_events_and_the_roles_names(tmp_path):
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["-i", "/nonexistent/inv", "audit"], "inventory /nonexistent/inv does not exist"),
 ])
-def test_cli_usage_errors(argv, message, capsys):
+def test_cli_usage_errors(argv, message, capsys, monkeypatch):
+    monkeypatch.setenv("GLANCE_HA_INVENTORY", str(ROOT / "inventory" / "lab"))
     with pytest.raises(SystemExit) as e:
         cli.main(argv)
     assert e.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_cli_needs_an_inventory(capsys, monkeypatch):
+    """No -i and no $GLANCE_HA_INVENTORY: one line that says so, before any playbook runs."""
+    monkeypatch.delenv("GLANCE_HA_INVENTORY", raising=False)
+    with pytest.raises(SystemExit) as e:
+        cli.main(["status"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "glance-ha: error: no inventory: pass -i INVENTORY or set GLANCE_HA_INVENTORY"
 
 
 def test_lab_store_mounts_come_from_the_inventory(tmp_path):

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from glance_ha import lab
+from glance_ha_lab import lab
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from ansible_run import INVENTORIES, ROOT, VAULT_PLACEHOLDERS, run_playbook
-from glance_ha import preflight
+from ansible_collections.glance_ha.ha.plugins.module_utils import preflight
 
 PASSWORDS = {name: True for name in preflight.PASSWORD_VARIABLES}
 
@@ -223,7 +223,7 @@ def test_through_ansible_playbook_a_broken_lab_inventory_stops_before_any_host(t
     all_vars.write_text(yaml.safe_dump(data))
     hosts = broken / "hosts.yml"
     hosts.write_text(hosts.read_text().replace("          lab_cluster_address: 198.18.0.12\n", ""))
-    proc = run_playbook(ROOT / "ansible" / "site.yml", broken, tmp_path, check=False)
+    proc = run_playbook(ROOT / "lab" / "site.yml", broken, tmp_path, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "preflight found 3 problems in the inventory; nothing was changed:" in out
@@ -242,7 +242,7 @@ def test_through_ansible_playbook_the_lab_and_production_inventories_pass(tmp_pa
     playbook = tmp_path / "preflight.yml"
     playbook.write_text(yaml.safe_dump([{
         "name": "Preflight only", "hosts": "localhost", "gather_facts": False,
-        "roles": [{"role": "preflight"}]}]))
+        "roles": [{"role": "glance_ha.ha.preflight"}]}]))
     from ansible_run import VAULT_PLACEHOLDERS
     for name, inventory in INVENTORIES.items():
         extra = VAULT_PLACEHOLDERS if name == "production" else {}

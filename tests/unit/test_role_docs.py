@@ -9,6 +9,6 @@ from ansible_run import ROOT
 
 
 def test_role_readmes_are_up_to_date():
-    proc = subprocess.run([sys.executable, str(ROOT / "ansible" / "tools" / "role_readme.py"),
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "role_readme.py"),
                            "--check"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr

@@ -16,15 +16,16 @@ import pytest
 
 from ansible_run import INVENTORIES, ROOT, VAULT_PLACEHOLDERS, render, render_all, run_playbook
 
-sys.path.insert(0, str(ROOT / "ansible" / "library"))
-import glance_ha_cib  # noqa: E402
+from ansible_collections.glance_ha.ha.plugins.modules import cib as glance_ha_cib
+
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     return render_all(tmp_path_factory)
 
 
-TEMPLATES = sorted(p.name for p in (ROOT / "templates").glob("*.j2"))
+# the product's templates (templates/) and the lab controller's (lab/templates/)
+TEMPLATES = sorted(p.name for d in (ROOT / "templates", ROOT / "lab" / "templates") for p in d.glob("*.j2"))
 NODES = {
     "lab": {"glance1": "198.51.100.11", "glance2": "198.51.100.12", "glance3": "198.51.100.13"},
     "production": {"glance1": "10.20.0.11", "glance2": "10.20.0.12", "glance3": "10.20.0.13"},
@@ -53,9 +54,16 @@ def test_every_template_is_rendered_and_opens_with_ansible_managed(rendered):
 
 
 def test_templates_are_the_roles_templates():
-    """One source: each role's templates/ entries are links into templates/."""
+    """One source: each role's templates/ entries are links into templates/ (the lab's role: into
+    lab/templates/), and so are the agents the ha_resources role ships (into ocf/ and alerts/)."""
     for link in (ROOT / "ansible" / "roles").glob("*/templates/*"):
         assert link.is_symlink() and link.resolve().parent == ROOT / "templates", link
+    for link in (ROOT / "lab" / "roles").glob("*/templates/*"):
+        assert link.is_symlink() and link.resolve().parent == ROOT / "lab" / "templates", link
+    files = ROOT / "ansible" / "roles" / "ha_resources" / "files"
+    assert {p.name: p.resolve() for p in files.iterdir() if p.is_symlink()} == {
+        "glance-api": ROOT / "ocf" / "glance-api", "glance-vip": ROOT / "ocf" / "glance-vip",
+        "glance-ha-alert": ROOT / "alerts" / "glance-ha-alert"}
 
 
 @pytest.mark.parametrize("inventory", ["lab", "production"])

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from glance_ha.vipclient import Attempt, Report, VipClient
+from glance_ha_lab.vipclient import Attempt, Report, VipClient
 
 
 def attempts(*spec):

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from glance_ha import labclient
-from glance_ha.labclient import wait_for
+from glance_ha_lab import labclient
+from glance_ha_lab.labclient import wait_for
 
 REPO = Path(__file__).resolve().parents[3]
 GLANCE_HA = str(REPO / ".venv/bin/glance-ha")
 
 
 def glance_ha(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([GLANCE_HA, *args], capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run([GLANCE_HA, "-i", str(REPO / "inventory" / "lab"), *args], capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def audit() -> tuple[int, dict]:

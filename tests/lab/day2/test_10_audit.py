@@ -3,7 +3,7 @@ corrupted, a store directory made unwritable, a glance-api stopped, a host power
 
 from __future__ import annotations
 
-from glance_ha import lab, labclient
+from glance_ha_lab import lab, labclient
 
 from .conftest import audit, cells, glance_api_nodes, glance_ha, on, wait_for
 

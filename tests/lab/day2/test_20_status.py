@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from glance_ha import labclient
+from glance_ha_lab import labclient
 
 from .conftest import glance_api_nodes, glance_ha, on, wait_for
 

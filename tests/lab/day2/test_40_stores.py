@@ -8,7 +8,7 @@ import hashlib
 import os
 import subprocess
 
-from glance_ha import labclient
+from glance_ha_lab import labclient
 
 from .conftest import REPO, audit, glance_api_nodes, on, wait_for
 

@@ -7,7 +7,7 @@ import hashlib
 import re
 import time
 
-from glance_ha import labclient, vipclient
+from glance_ha_lab import labclient, vipclient
 
 from .conftest import glance_api_nodes, glance_ha, on
 

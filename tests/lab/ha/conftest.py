@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from glance_ha import lab, labclient
-from glance_ha.vipclient import VipClient
+from glance_ha_lab import lab, labclient
+from glance_ha_lab.vipclient import VipClient
 
 GLANCE_HOSTS = [h.name for h in lab.load_hosts() if h.is_glance]
 

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from glance_ha import events, lab, labclient
+from ansible_collections.glance_ha.ha.plugins.module_utils import events
+from glance_ha_lab import lab, labclient
 
 from .conftest import GLANCE_HOSTS, VipWatch, cluster_report, holder_of, sha256, vip_holders_by_namespace, wait_for
 

@@ -21,9 +21,10 @@ from typing import Callable
 
 import pytest
 
-from glance_ha import events as events_mod
-from glance_ha import lab, labclient, status
-from glance_ha.vipclient import VipClient
+from ansible_collections.glance_ha.ha.plugins.module_utils import events as events_mod
+from glance_ha_lab import lab, labclient
+from ansible_collections.glance_ha.ha.plugins.module_utils import status
+from glance_ha_lab.vipclient import VipClient
 
 from .conftest import GLANCE_HOSTS, wait_for
 
@@ -145,7 +146,7 @@ def clients(conn, test_image, vips):
 
 
 def stop_clients(clients: list[VipClient], t0: float):
-    from glance_ha.vipclient import Report
+    from glance_ha_lab.vipclient import Report
     return Report.combine(*(c.stop(t0) for c in clients))
 
 
@@ -280,7 +281,7 @@ def test_a_fixed_node_returns_by_itself_after_failure_timeout(clients, inventory
                  and start_failure_on(target, via), timeout=90, step=0.5, what=f"{target} kept out")
         # the operator's view while it is out: `glance-ha status` (the real CLI, its playbook)
         # names the node, the reason and the way back in one line, and shows the event
-        cli = subprocess.run([str(REPO / ".venv/bin/glance-ha"), "status"], capture_output=True,
+        cli = subprocess.run([str(REPO / ".venv/bin/glance-ha"), "-i", str(REPO / "inventory" / "lab"), "status"], capture_output=True,
                              text=True, timeout=300, check=False)
     finally:
         on_node(target, fault.repair)
