@@ -10,6 +10,7 @@ import pytest
 from glance_ha_lab import lab, labclient
 
 from .conftest import lab_secrets, run_openstack
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 GLANCE_HOSTS = [h.name for h in lab.load_hosts() if h.is_glance]
 
@@ -61,8 +62,8 @@ def test_image_endpoints_are_on_the_vips(inventory_vars):
     by_interface = {e["Interface"]: e for e in endpoints}
     assert sorted(by_interface) == ["admin", "internal", "public"]
     assert len(endpoints) == 3  # reruns create no duplicates
-    internal = f"http://{inventory_vars['glance_ha_internal_vip']}:9292"
-    public = f"http://{inventory_vars['glance_ha_public_vip']}:9292"
+    internal = f"http://{inventory_vars['glance_ha_internal_vip']}:{inventory_vars['glance_ha_api_port']}"
+    public = f"http://{inventory_vars['glance_ha_public_vip']}:{inventory_vars['glance_ha_api_port']}"
     assert by_interface["public"]["URL"] == public
     assert by_interface["internal"]["URL"] == internal
     assert by_interface["admin"]["URL"] == internal
@@ -110,4 +111,4 @@ def test_clients_point_at_the_internal_vip(service, section, option, inventory_v
     text = labclient.on_host("controller", f"cat /etc/{service}/{service}.conf")
     conf = configparser.ConfigParser(interpolation=None, strict=False)
     conf.read_string(text)
-    assert conf.get(section, option) == f"http://{inventory_vars['glance_ha_internal_vip']}:9292"
+    assert conf.get(section, option) == f"http://{inventory_vars['glance_ha_internal_vip']}:{inventory_vars['glance_ha_api_port']}"

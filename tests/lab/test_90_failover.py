@@ -11,6 +11,7 @@ import requests
 
 from glance_ha_lab import lab, labclient
 from glance_ha_lab.labclient import wait_for
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 GLANCE_HOSTS = [h.name for h in lab.load_hosts() if h.is_glance]
 
@@ -19,7 +20,7 @@ def test_image_downloadable_through_the_vip_after_the_vip_holder_dies(conn, inve
     vip = inventory_vars["glance_ha_internal_vip"]
     data = labclient.generated_image(size=2 << 20, seed=b"failover")
     trip = labclient.image_round_trip(conn, "glance-ha-test-failover", data)
-    url = f"http://{vip}:9292/v2/images/{trip['id']}/file"
+    url = f"http://{vip}:{names.GLANCE_API_PORT}/v2/images/{trip['id']}/file"
     token = conn.session.get_token()
     rid = next(r for r, ip in state.vips.items() if ip == vip)
     holder = state.active[rid][0]

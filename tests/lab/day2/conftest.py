@@ -12,6 +12,7 @@ import requests
 
 from glance_ha_lab import labclient
 from glance_ha_lab.labclient import wait_for
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 REPO = Path(__file__).resolve().parents[3]
 GLANCE_HA = str(REPO / ".venv/bin/glance-ha")
@@ -36,14 +37,14 @@ def cells(report: dict, image_id: str, store: str | None = None) -> dict[str, st
 
 def glance_api_nodes() -> list[str]:
     """Where the glance-api clone runs (sorted)."""
-    return sorted(labclient.cluster_state().active.get("p_glance-api", []))
+    return sorted(labclient.cluster_state().active.get(names.GLANCE_PRIMITIVE, []))
 
 
 class Glance:
     """Glance's v2 API through the internal VIP, with an admin token."""
 
     def __init__(self, conn, vip: str):
-        self.conn, self.base = conn, f"http://{vip}:9292"
+        self.conn, self.base = conn, f"http://{vip}:{names.GLANCE_API_PORT}"
         self.created: list[str] = []
 
     def _h(self, **extra) -> dict:

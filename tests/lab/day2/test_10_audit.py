@@ -6,6 +6,7 @@ from __future__ import annotations
 from glance_ha_lab import lab, labclient
 
 from .conftest import audit, cells, glance_api_nodes, glance_ha, on, wait_for
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 GLANCE_HOSTS = [h.name for h in lab.load_hosts() if h.is_glance]
 DATA = labclient.generated_image(size=64 << 10, seed=b"audit")
@@ -67,7 +68,7 @@ def test_unwritable_or_untraversable_store_is_cannot_delete(glance):
 
 def test_stopped_glance_api_is_offline_on_that_host_only(glance):
     image_id = glance.upload("day2-audit-offline", DATA)
-    on("glance1", "crm_resource --ban --resource cl_glance-api --node glance3 --lifetime PT5M")
+    on("glance1", f"crm_resource --ban --resource {names.GLANCE_CLONE} --node glance3 --lifetime PT5M")
     try:
         wait_for(lambda: "glance3" not in glance_api_nodes(), 60)
         rc, report = audit()
@@ -76,7 +77,7 @@ def test_stopped_glance_api_is_offline_on_that_host_only(glance):
         row = next(r for r in report["rows"] if r["image"] == image_id)
         assert "healthcheck" in row["cells"]["glance3"]["detail"]
     finally:
-        on("glance1", "crm_resource --clear --resource cl_glance-api --node glance3")
+        on("glance1", f"crm_resource --clear --resource {names.GLANCE_CLONE} --node glance3")
     wait_for(lambda: glance_api_nodes() == GLANCE_HOSTS, 90)
     rc, report = audit()
     assert cells(report, image_id) == {h: "ok" for h in GLANCE_HOSTS}
@@ -89,7 +90,7 @@ def test_powered_off_host_is_offline_and_a_removed_file_missing(glance):
     on("glance1", f"rm /var/lib/glance/images/{removed}")
     state = labclient.cluster_state()
     # not the holder of the internal VIP: the audit lists the images through it
-    victim = next(h for h in reversed(GLANCE_HOSTS) if h not in state.active.get("p_vip_internal", []))
+    victim = next(h for h in reversed(GLANCE_HOSTS) if h not in state.active.get(names.VIP_RESOURCES["internal"], []))
     lab.power_off(lab.host_by_name(victim))
     try:
         r = glance_ha("audit")

@@ -8,6 +8,7 @@ import json
 from glance_ha_lab import labclient
 
 from .conftest import glance_api_nodes, glance_ha, on, wait_for
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 GLANCE_HOSTS = ["glance1", "glance2", "glance3"]
 
@@ -29,8 +30,8 @@ def test_status_of_the_healthy_lab(inventory_vars):
     assert {n["name"]: n["state"] for n in cluster["nodes"]} == {h: "online" for h in GLANCE_HOSTS}
     assert sum(n["dc"] for n in cluster["nodes"]) == 1
     # who holds each VIP: as Pacemaker and the hosts' own network namespaces say
-    assert report["vip_addresses"] == {"p_vip_internal": inventory_vars["glance_ha_internal_vip"],
-                                       "p_vip_public": inventory_vars["glance_ha_public_vip"]}
+    assert report["vip_addresses"] == {names.VIP_RESOURCES["internal"]: inventory_vars["glance_ha_internal_vip"],
+                                       names.VIP_RESOURCES["public"]: inventory_vars["glance_ha_public_vip"]}
     for rid, ip in report["vip_addresses"].items():
         assert cluster["vips"][rid] == state.active[rid] == labclient.vip_holders_by_namespace(ip)
     for host in GLANCE_HOSTS:
@@ -46,7 +47,7 @@ def test_status_of_the_healthy_lab(inventory_vars):
 
 def test_status_shows_a_node_in_standby_and_says_not_healthy(glance):
     glance.upload("day2-status", labclient.generated_image(size=64 << 10, seed=b"status"))
-    holders = set(labclient.cluster_state().vip_holders().get("p_vip_internal", []))
+    holders = set(labclient.cluster_state().vip_holders().get(names.VIP_RESOURCES["internal"], []))
     node = next(h for h in reversed(GLANCE_HOSTS) if h not in holders)
     on(node, f"crm node standby {node}")
     try:

@@ -11,6 +11,7 @@ import subprocess
 from glance_ha_lab import labclient
 
 from .conftest import REPO, audit, glance_api_nodes, on, wait_for
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 DATA = labclient.generated_image(size=128 << 10, seed=b"stores")
 GLANCE_HOSTS = ["glance1", "glance2", "glance3"]
@@ -87,7 +88,7 @@ def test_copy_to_all_stores_delete_one_copy_and_include_stores_agrees_with_the_a
     env = dict(os.environ, OS_AUTH_URL=labclient.KEYSTONE_URL, OS_USERNAME="admin",
                OS_PASSWORD=labclient.admin_password(), OS_PROJECT_NAME="admin",
                OS_USER_DOMAIN_NAME="Default", OS_PROJECT_DOMAIN_NAME="Default",
-               OS_IMAGE_URL=f"http://{inventory_vars['glance_ha_internal_vip']}:9292")
+               OS_IMAGE_URL=f"http://{inventory_vars['glance_ha_internal_vip']}:{inventory_vars['glance_ha_api_port']}")
     out = subprocess.run([str(REPO / ".venv/bin/glance"), "image-list", "--include-stores"], env=env,
                          capture_output=True, text=True, check=True, timeout=60).stdout
     print("\n$ glance image-list --include-stores\n" + out)
@@ -109,13 +110,13 @@ def test_copy_to_all_stores_delete_one_copy_and_include_stores_agrees_with_the_a
 def test_import_across_nodes_after_the_vip_moved(glance):
     """Staged through the VIP (the data is in the holder's local staging dir), VIP moved, import
     through the VIP: the new holder hands the import to the staging node (worker_self_reference_url)."""
-    holder = labclient.cluster_state().active["p_vip_internal"][0]
+    holder = labclient.cluster_state().active[names.VIP_RESOURCES["internal"]][0]
     image_id = staged(glance, "day2-import-across-nodes")
     assert on(holder, f"ls /var/lib/glance/staging/{image_id}").strip()
     other = next(h for h in GLANCE_HOSTS if h != holder)
-    on(holder, f"crm_resource --move --resource p_vip_internal --node {other} --lifetime PT5M")
+    on(holder, f"crm_resource --move --resource {names.VIP_RESOURCES['internal']} --node {other} --lifetime PT5M")
     try:
-        wait_for(lambda: labclient.cluster_state().active.get("p_vip_internal") == [other], 30, 0.5)
+        wait_for(lambda: labclient.cluster_state().active.get(names.VIP_RESOURCES["internal"]) == [other], 30, 0.5)
         import_(glance, image_id)
         image = glance.wait_import(image_id)
         print(f"\nstaged on {holder}, VIP moved to {other}, imported: {image['status']}")
@@ -123,4 +124,4 @@ def test_import_across_nodes_after_the_vip_moved(glance):
         got = glance.req("GET", f"/v2/images/{image_id}/file").content
         assert hashlib.sha512(got).hexdigest() == image["os_hash_value"] == hashlib.sha512(DATA).hexdigest()
     finally:
-        on(holder, "crm_resource --clear --resource p_vip_internal")
+        on(holder, f"crm_resource --clear --resource {names.VIP_RESOURCES['internal']}")

@@ -10,6 +10,7 @@ import time
 from glance_ha_lab import labclient, vipclient
 
 from .conftest import glance_api_nodes, glance_ha, on
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 GLANCE_HOSTS = ["glance1", "glance2", "glance3"]
 
@@ -17,7 +18,7 @@ GLANCE_HOSTS = ["glance1", "glance2", "glance3"]
 def fail_counts() -> dict[str, str]:
     out = {}
     for host in GLANCE_HOSTS:
-        r = on(host, f"crm_failcount --query --resource p_glance-api --node {host}")
+        r = on(host, f"crm_failcount --query --resource {names.GLANCE_PRIMITIVE} --node {host}")
         out[host] = re.search(r"value=(\S+)", r).group(1)
     return out
 
@@ -36,7 +37,7 @@ def polled(glance, inventory_vars, conn, run):
 
 
 def test_drain_and_return_the_vip_holder(glance, inventory_vars, conn):
-    holder = labclient.cluster_state().active["p_vip_internal"][0]
+    holder = labclient.cluster_state().active[names.VIP_RESOURCES["internal"]][0]
     before = fail_counts()  # earlier suites' crashes may still count: the drain must add none
     r, report, took = polled(glance, inventory_vars, conn, lambda: glance_ha("maintenance", holder))
     print(f"\nmaintenance of {holder} (VIP holder) in {took:.1f} s: {report.summary()}")
@@ -49,7 +50,7 @@ def test_drain_and_return_the_vip_holder(glance, inventory_vars, conn):
     assert report.gap() <= 3.0, report.summary()  # one VIP move at most, never a client timeout
     assert len(report.attempts) > 20
     state = labclient.cluster_state()
-    assert holder not in state.active["p_vip_internal"]  # moved once, stickiness keeps it away
+    assert holder not in state.active[names.VIP_RESOURCES["internal"]]  # moved once, stickiness keeps it away
     assert glance_api_nodes() == GLANCE_HOSTS
     assert fail_counts() == before
     assert "healthcheck_disable" not in on(holder, "ls /etc/glance")
@@ -61,7 +62,7 @@ def fence_events(host: str) -> int:
 
 
 def test_maintenance_with_a_reboot(glance, inventory_vars, conn):
-    holder = labclient.cluster_state().active["p_vip_internal"][0]
+    holder = labclient.cluster_state().active[names.VIP_RESOURCES["internal"]][0]
     boot_id = on(holder, "cat /proc/sys/kernel/random/boot_id").strip()
     before, fenced_before = fail_counts(), fence_events(holder)
     r, report, took = polled(glance, inventory_vars, conn,

@@ -11,6 +11,7 @@ from ansible_collections.glance_ha.ha.plugins.module_utils import events
 from glance_ha_lab import lab, labclient
 
 from .conftest import GLANCE_HOSTS, VipWatch, cluster_report, holder_of, sha256, vip_holders_by_namespace, wait_for
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 
 def report(name: str, rep) -> None:
@@ -228,7 +229,7 @@ def test_upload_cut_by_failover_never_leaves_wrong_data_active(conn, internal_vi
                 yield data[i:i + (1 << 20)]
                 time.sleep(0.02)
         try:
-            r = requests.put(f"http://{internal_vip}:9292/v2/images/{image.id}/file", data=slow(),
+            r = requests.put(f"http://{internal_vip}:{names.GLANCE_API_PORT}/v2/images/{image.id}/file", data=slow(),
                              headers={"X-Auth-Token": token, "Content-Type": "application/octet-stream"},
                              timeout=30)
             outcome["status"] = r.status_code

@@ -27,6 +27,7 @@ from ansible_collections.glance_ha.ha.plugins.module_utils import status
 from glance_ha_lab.vipclient import VipClient
 
 from .conftest import GLANCE_HOSTS, wait_for
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 REPO = Path(__file__).resolve().parents[3]
 CONF = "/etc/glance/glance-api.conf"
@@ -129,8 +130,8 @@ class CloneWatch(threading.Thread):
 
 @pytest.fixture(scope="module")
 def vips(inventory_vars) -> dict[str, str]:
-    return {"p_vip_internal": inventory_vars["glance_ha_internal_vip"],
-            "p_vip_public": inventory_vars["glance_ha_public_vip"]}
+    return {names.VIP_RESOURCES["internal"]: inventory_vars["glance_ha_internal_vip"],
+            names.VIP_RESOURCES["public"]: inventory_vars["glance_ha_public_vip"]}
 
 
 @pytest.fixture
@@ -154,7 +155,7 @@ def pick(role: str) -> str:
     holders = labclient.cluster_state().vip_holders()
     held = {n for ns in holders.values() for n in ns}
     if role == "holder":
-        return holders["p_vip_internal"][0]
+        return holders[names.VIP_RESOURCES["internal"]][0]
     return next(h for h in GLANCE_HOSTS if h not in held)
 
 
@@ -165,7 +166,7 @@ def crm_mon_xml(via: str) -> str:
 @pytest.fixture(scope="module")
 def status_settings(inventory_vars) -> dict:
     """What ansible/status.yml hands the report from the ha_resources role (status_facts.yml)."""
-    return {"drain_attribute": "glance-api-drained", "failure_timeout": "120s",
+    return {"drain_attribute": names.DRAIN_ATTRIBUTE, "failure_timeout": "120s",
             "link_attributes": [f"ping-{c['name']}" for c in inventory_vars["ha_resources_ping_checks"]]}
 
 
@@ -257,11 +258,11 @@ def test_node_fault_keeps_only_that_node_out(fault_name, role, clients, vips, st
     # status names the node and the reason in one line
     assert any(target in line and fault.reason.lower() in line.lower() for line in lines), lines
     # the alert agent recorded the failure, with the node and the reason
-    failures = events_mod.find_events(events, kind="resource", node=target, rsc="p_glance-api", since=wall0)
+    failures = events_mod.find_events(events, kind="resource", node=target, rsc=names.GLANCE_PRIMITIVE, since=wall0)
     assert any(e["level"] == "error" and fault.reason.lower() in e["reason"].lower() for e in failures), \
         events[-2000:]
     # fixed, then the one documented command: the node serves again
-    labclient.on_host(healthy[0], "crm resource cleanup cl_glance-api " + target)
+    labclient.on_host(healthy[0], f"crm resource cleanup {names.GLANCE_CLONE} " + target)
     wait_for(lambda: target in labclient.cluster_state().clone_nodes(), timeout=90, step=1,
              what=f"glance-api back on {target}")
 
@@ -289,7 +290,7 @@ def test_a_fixed_node_returns_by_itself_after_failure_timeout(clients, inventory
     print(f"\n[glance-ha status while {target} is out]\n{cli.stdout}")
     assert cli.returncode == 1, cli.stdout + cli.stderr  # not healthy
     assert any(line.startswith(f"glance-api on {target}: Stopped, kept out: start failed")
-               and "cannot read" in line and f"crm resource cleanup cl_glance-api {target}" in line
+               and "cannot read" in line and f"crm resource cleanup {names.GLANCE_CLONE} {target}" in line
                for line in cli.stdout.splitlines()), cli.stdout
     assert any(line.startswith("event:") and target in line and "cannot read" in line
                for line in cli.stdout.splitlines()), cli.stdout
@@ -322,9 +323,9 @@ def block_gateway(host: str, gateway: str, blocked: bool) -> None:
 
 LINK_CASES = {
     # the public link of the public VIP's holder: that VIP leaves, the internal one may stay
-    "public-link-cut": ("p_vip_public", {"p_vip_public"}, "ping-public"),
+    "public-link-cut": (names.VIP_RESOURCES["public"], {names.VIP_RESOURCES["public"]}, names.ping_attribute("public")),
     # the internal VIP holder's default gateway: both VIPs leave it
-    "gateway-lost": ("p_vip_internal", {"p_vip_internal", "p_vip_public"}, "ping-gateway"),
+    "gateway-lost": (names.VIP_RESOURCES["internal"], {names.VIP_RESOURCES["internal"], names.VIP_RESOURCES["public"]}, names.ping_attribute("gateway")),
 }
 
 
