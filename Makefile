@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PHASE := scripts/phase
-LAB := $(PY) -m glance_ha_lab.lab
+LAB := $(PY) -m glance_ha_lab
 # Ansible and the clients run inside the lab, in the controller's network namespace.
 ON_CONTROLLER := $(LAB) on-controller
 PLAYBOOK := $(ON_CONTROLLER) $(CURDIR)/$(VENV)/bin/ansible-playbook -i inventory/lab
@@ -67,7 +67,7 @@ unit: venv
 # idempotence and verifies; then the integration tests run on the converged lab.
 test-lab:
 	@$(PHASE) "fresh lab hosts" bash -c '$(LAB) down && $(LAB) up'
-	@$(PHASE) "molecule: create, converge, idempotence, verify" bash -c 'cd tests && $(CURDIR)/$(PY) -m glance_ha_lab.lab on-controller $(CURDIR)/$(VENV)/bin/molecule test -s default'
+	@$(PHASE) "molecule: create, converge, idempotence, verify" bash -c 'cd tests && $(CURDIR)/$(PY) -m glance_ha_lab on-controller $(CURDIR)/$(VENV)/bin/molecule test -s default'
 	@$(PHASE) "integration tests against the lab" $(PY) -m pytest -q -p no:cacheprovider --timeout=900 tests/lab --ignore=tests/lab/ha --ignore=tests/lab/day2
 
 # The failure-mode suite: real faults on the deployed lab while a client polls the VIP.

@@ -4,7 +4,7 @@ A small TCP daemon on the deploy machine. It lives in a lab network namespace of
 `<prefix>-bmc`, wired into the lab's internal bridge at 198.51.100.2, so the fence agent on a
 lab host (lab/glance_ha_lab/fence_lab, installed there as /usr/sbin/fence_lab) reaches it over the lab
 network exactly as it would reach a real BMC; the daemon keeps the machine's mount namespace,
-so it powers hosts off and on with lab.power_off / lab.power_on (off: every process of the
+so it powers hosts off and on with power.power_off / power.power_on (off: every process of the
 host killed at once and its network namespace deleted; on: the host boots again, with sshd and
 whatever services it has enabled, corosync and pacemaker included).
 
@@ -19,7 +19,7 @@ Protocol: one request per TCP connection, one JSON object per line.
 The shared secret ($GLANCE_HA_LAB_DIR/secrets/fence_lab, 0600, generated when missing) never
 crosses the wire, and a request cannot be replayed on another connection.
 
-A host that lost power (through this BMC, or a crash: lab.power_off) boots again no sooner
+A host that lost power (through this BMC, or a crash: power.power_off) boots again no sooner
 than GLANCE_HA_LAB_BMC_MIN_OFF seconds (10) after, as a real server takes its time; "on"
 answers at once (see BmcServer.power_on).
 
@@ -44,13 +44,13 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from glance_ha_lab import lab
+from glance_ha_lab import cgroups, config, network, power, shell
 
 # The first usable addresses of the internal network are the lab's infrastructure, not hosts:
 # .1 its gateway (glance_ha_internal_gateway in inventory/lab), .2 this BMC.
-BMC_ADDRESS = str(lab.INTERNAL_NET.network_address + 2)
+BMC_ADDRESS = str(config.INTERNAL_NET.network_address + 2)
 BMC_PORT = 6230  # 623 is IPMI's; this is not IPMI
-BMC_MAC = lab.fixed_mac(BMC_ADDRESS)
+BMC_MAC = network.fixed_mac(BMC_ADDRESS)
 SWITCH_PORT = "bmc-i"  # the BMC's end on br-int, in the switch namespace
 ACTIONS = ("on", "off", "reboot", "status", "list")
 REQUEST_TIMEOUT = 10.0  # seconds a client has to send its request once connected
@@ -64,19 +64,19 @@ MAX_LINE = 4096
 
 
 def bmc_netns() -> str:
-    return f"{lab.PREFIX}-bmc"
+    return f"{config.PREFIX}-bmc"
 
 
 def secret_path() -> Path:
-    return lab.LAB_DIR / "secrets" / "fence_lab"
+    return config.LAB_DIR / "secrets" / "fence_lab"
 
 
 def pid_path() -> Path:
-    return lab.LAB_DIR / "bmc.pid"
+    return config.LAB_DIR / "bmc.pid"
 
 
 def log_path() -> Path:
-    return lab.LAB_DIR / "bmc.log"
+    return config.LAB_DIR / "bmc.log"
 
 
 def ensure_secret() -> bytes:
@@ -93,7 +93,7 @@ def ensure_secret() -> bytes:
 def read_secret(path: Path) -> bytes:
     secret = path.read_text().strip().encode()
     if not secret:
-        raise lab.LabError(f"{path} is empty: remove it and run `python -m glance_ha_lab.lab up` to make a new one")
+        raise config.LabError(f"{path} is empty: remove it and run `python -m glance_ha_lab up` to make a new one")
     return secret
 
 
@@ -113,31 +113,31 @@ class PowerBackend(Protocol):
 
 
 class LabPower:
-    """The lab hosts' power, through lab.py: the BMC's only way to act on a host."""
+    """The lab hosts' power, through power.py: the BMC's only way to act on a host."""
 
     def plugs(self) -> list[str]:
-        return [h.name for h in lab.load_hosts()]
+        return [h.name for h in config.load_hosts()]
 
     def status(self, plug: str) -> str:
-        return "on" if lab.host_running(lab.host_by_name(plug)) else "off"
+        return "on" if cgroups.host_running(config.host_by_name(plug)) else "off"
 
     def on(self, plug: str) -> None:
-        # "on" means powered, not booted (as a real BMC): lab.power_on returns once the host's
+        # "on" means powered, not booted (as a real BMC): power.power_on returns once the host's
         # first process exists
-        lab.power_on(lab.host_by_name(plug))
+        power.power_on(config.host_by_name(plug))
 
     def off(self, plug: str) -> None:
-        lab.power_off(lab.host_by_name(plug))
+        power.power_off(config.host_by_name(plug))
         reap_children()
 
     def off_since(self, plug: str) -> float | None:
         """When (time.time()) the host last lost power, by this BMC or by a crash."""
-        return lab.powered_off_at(lab.host_by_name(plug))
+        return power.powered_off_at(config.host_by_name(plug))
 
 
 def reap_children() -> None:
     """Collect the exit of the hosts' launchers (children of this daemon since it powered them
-    on): lab.power_on keeps no handle on them. Runs under the power lock, when no other child of
+    on): power.power_on keeps no handle on them. Runs under the power lock, when no other child of
     ours is being waited for."""
     for _ in range(1000):
         try:
@@ -161,7 +161,7 @@ class BmcServer(socketserver.ThreadingTCPServer):
         self.backend = backend
         self.secret = secret
         self.min_off_time = min_off_time
-        self.power_lock = threading.Lock()  # one power operation at a time, as lab.py assumes
+        self.power_lock = threading.Lock()  # one power operation at a time, as power.py assumes
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self.powered_off_at: dict[str, float] = {}  # by this BMC, time.monotonic()
         self.pending_boots: dict[str, threading.Timer] = {}
@@ -213,11 +213,11 @@ class BmcServer(socketserver.ThreadingTCPServer):
         timer.daemon = True
         self.pending_boots[plug] = timer
         timer.start()
-        lab.log(f"bmc: {plug} powered on, boots in {wait:.1f} s (at least {self.min_off_time:g} s off)")
+        shell.log(f"bmc: {plug} powered on, boots in {wait:.1f} s (at least {self.min_off_time:g} s off)")
 
     def boot_later(self, plug: str) -> None:
         if not self.power_lock.acquire(timeout=POWER_LOCK_TIMEOUT):
-            lab.log(f"bmc: {plug}: boot abandoned, the power lock stayed taken {POWER_LOCK_TIMEOUT:.0f} s")
+            shell.log(f"bmc: {plug}: boot abandoned, the power lock stayed taken {POWER_LOCK_TIMEOUT:.0f} s")
             self.pending_boots.pop(plug, None)
             return
         try:
@@ -225,9 +225,9 @@ class BmcServer(socketserver.ThreadingTCPServer):
                 return  # cancelled by an off meanwhile
             try:
                 self.backend.on(plug)
-                lab.log(f"bmc: {plug} booting")
-            except (lab.LabError, subprocess.CalledProcessError) as e:
-                lab.log(f"bmc: {plug}: boot failed: {e}")
+                shell.log(f"bmc: {plug} booting")
+            except (config.LabError, subprocess.CalledProcessError) as e:
+                shell.log(f"bmc: {plug}: boot failed: {e}")
             finally:
                 del self.pending_boots[plug]
         finally:
@@ -240,7 +240,7 @@ class BmcServer(socketserver.ThreadingTCPServer):
 
     def server_close(self) -> None:
         for plug in list(self.pending_boots):
-            lab.log(f"bmc: {plug}: pending boot dropped, the BMC stops")
+            shell.log(f"bmc: {plug}: pending boot dropped, the BMC stops")
             self.cancel_boot(plug)
         super().server_close()
 
@@ -274,17 +274,17 @@ class BmcHandler(socketserver.StreamRequestHandler):
             if action not in ACTIONS:
                 raise RequestRefused(f"unknown action {action!r}; actions: {', '.join(ACTIONS)}")
             answer = self.server.perform(action, plug)
-            lab.log(f"bmc: {peer} {action} {plug}: {answer.get('status', 'ok')} "
+            shell.log(f"bmc: {peer} {action} {plug}: {answer.get('status', 'ok')} "
                     f"in {time.monotonic() - t0:.2f} s")
             self.reply(answer)
         except RequestRefused as e:
-            lab.log(f"bmc: {peer} {action} {plug}: refused: {e}")
+            shell.log(f"bmc: {peer} {action} {plug}: refused: {e}")
             self.reply({"ok": False, "error": str(e)})
-        except (lab.LabError, subprocess.CalledProcessError) as e:
-            lab.log(f"bmc: {peer} {action} {plug}: failed: {e}")
+        except (config.LabError, subprocess.CalledProcessError) as e:
+            shell.log(f"bmc: {peer} {action} {plug}: failed: {e}")
             self.reply({"ok": False, "error": f"{action} {plug} failed: {e}"})
         except OSError as e:  # the client went away or was too slow: nothing to answer
-            lab.log(f"bmc: {peer} {action} {plug}: connection: {e}")
+            shell.log(f"bmc: {peer} {action} {plug}: connection: {e}")
         finally:
             self.server.slots.release()
 
@@ -314,29 +314,29 @@ def request(address: tuple[str, int], secret: bytes, action: str, plug: str = ""
 def ensure_bmc_network() -> None:
     """The BMC's namespace, wired into br-int: created in the switch namespace, the peer moved
     straight into the BMC's (nothing appears in the machine's own namespace)."""
-    if any(h.name == "bmc" for h in lab.load_hosts()):
-        raise lab.LabError(f"{lab.INVENTORY}: a host named 'bmc' clashes with the lab's BMC; rename it")
-    taken = {h.internal: h.name for h in lab.load_hosts()}
+    if any(h.name == "bmc" for h in config.load_hosts()):
+        raise config.LabError(f"{config.INVENTORY}: a host named 'bmc' clashes with the lab's BMC; rename it")
+    taken = {h.internal: h.name for h in config.load_hosts()}
     if BMC_ADDRESS in taken:
-        raise lab.LabError(f"{lab.INVENTORY}: {taken[BMC_ADDRESS]} has {BMC_ADDRESS}, the lab BMC's address; "
+        raise config.LabError(f"{config.INVENTORY}: {taken[BMC_ADDRESS]} has {BMC_ADDRESS}, the lab BMC's address; "
                            f"give it another one")
-    if BMC_ADDRESS in {str(gw.ip) for gw in lab.gateways().values()}:
-        raise lab.LabError(f"{lab.ALL_VARS}: a lab gateway is {BMC_ADDRESS}, the lab BMC's address; "
+    if BMC_ADDRESS in {str(gw.ip) for gw in config.gateways().values()}:
+        raise config.LabError(f"{config.ALL_VARS}: a lab gateway is {BMC_ADDRESS}, the lab BMC's address; "
                            f"give the gateway another one")
-    lab.ensure_switch()
-    sw, ns = f"{lab.PREFIX}-sw", bmc_netns()
-    if not lab.netns_exists(ns):
-        lab.run(["ip", "netns", "add", ns])
-    lab.run(["ip", "-n", ns, "link", "set", "lo", "up"])
-    if lab.run(["ip", "-n", ns, "link", "show", "eth0"], check=False, capture=True).returncode != 0:
-        lab.run(["ip", "-n", sw, "link", "del", SWITCH_PORT], check=False, stderr=subprocess.DEVNULL)
-        lab.run(["ip", "-n", sw, "link", "add", SWITCH_PORT, "type", "veth", "peer", "name", "eth0", "netns", ns])
-        lab.run(["ip", "-n", ns, "link", "set", "dev", "eth0", "address", BMC_MAC])
-    lab.run(["ip", "-n", sw, "link", "set", SWITCH_PORT, "master", "br-int", "up"])
-    have = lab.run(["ip", "-n", ns, "-4", "-o", "addr", "show", "dev", "eth0"], capture=True).stdout
+    network.ensure_switch()
+    sw, ns = f"{config.PREFIX}-sw", bmc_netns()
+    if not network.netns_exists(ns):
+        shell.run(["ip", "netns", "add", ns])
+    shell.run(["ip", "-n", ns, "link", "set", "lo", "up"])
+    if shell.run(["ip", "-n", ns, "link", "show", "eth0"], check=False, capture=True).returncode != 0:
+        shell.run(["ip", "-n", sw, "link", "del", SWITCH_PORT], check=False, stderr=subprocess.DEVNULL)
+        shell.run(["ip", "-n", sw, "link", "add", SWITCH_PORT, "type", "veth", "peer", "name", "eth0", "netns", ns])
+        shell.run(["ip", "-n", ns, "link", "set", "dev", "eth0", "address", BMC_MAC])
+    shell.run(["ip", "-n", sw, "link", "set", SWITCH_PORT, "master", "br-int", "up"])
+    have = shell.run(["ip", "-n", ns, "-4", "-o", "addr", "show", "dev", "eth0"], capture=True).stdout
     if f" {BMC_ADDRESS}/" not in have:
-        lab.run(["ip", "-n", ns, "addr", "add", f"{BMC_ADDRESS}/{lab.INTERNAL_NET.prefixlen}", "dev", "eth0"])
-    lab.run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+        shell.run(["ip", "-n", ns, "addr", "add", f"{BMC_ADDRESS}/{config.INTERNAL_NET.prefixlen}", "dev", "eth0"])
+    shell.run(["ip", "-n", ns, "link", "set", "eth0", "up"])
 
 
 def running_pid() -> int | None:
@@ -360,7 +360,7 @@ def start(timeout: float = 15.0) -> None:
     ensure_bmc_network()
     pid_path().unlink(missing_ok=True)
     logf = open(log_path(), "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "glance_ha_lab.bmc", "serve"], cwd=lab.REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "glance_ha_lab.bmc", "serve"], cwd=config.REPO,
                             stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True)
     logf.close()
     deadline = time.monotonic() + timeout
@@ -370,9 +370,9 @@ def start(timeout: float = 15.0) -> None:
                 proc.kill()
                 proc.wait()
             tail = log_path().read_text(errors="replace")[-1500:]
-            raise lab.LabError(f"the lab BMC did not start listening in {timeout:.0f} s; {log_path()}:\n{tail}")
+            raise config.LabError(f"the lab BMC did not start listening in {timeout:.0f} s; {log_path()}:\n{tail}")
         time.sleep(0.05)
-    lab.log(f"bmc listening on {BMC_ADDRESS}:{BMC_PORT} (pid {proc.pid}, namespace {bmc_netns()}, log {log_path()})")
+    shell.log(f"bmc listening on {BMC_ADDRESS}:{BMC_PORT} (pid {proc.pid}, namespace {bmc_netns()}, log {log_path()})")
 
 
 def stop(timeout: float = 10.0) -> None:
@@ -386,19 +386,19 @@ def stop(timeout: float = 10.0) -> None:
                 os.kill(pid, signal.SIGKILL)
                 break
             time.sleep(0.05)
-        lab.log(f"bmc stopped (pid {pid})")
+        shell.log(f"bmc stopped (pid {pid})")
     pid_path().unlink(missing_ok=True)
-    if lab.netns_exists(f"{lab.PREFIX}-sw"):
-        lab.run(["ip", "-n", f"{lab.PREFIX}-sw", "link", "del", SWITCH_PORT], check=False,
+    if network.netns_exists(f"{config.PREFIX}-sw"):
+        shell.run(["ip", "-n", f"{config.PREFIX}-sw", "link", "del", SWITCH_PORT], check=False,
                 stderr=subprocess.DEVNULL)
-    if lab.netns_exists(bmc_netns()):
-        lab.run(["ip", "netns", "del", bmc_netns()])
+    if network.netns_exists(bmc_netns()):
+        shell.run(["ip", "netns", "del", bmc_netns()])
 
 
 def serve() -> None:
     """The daemon itself: in the BMC's namespace, until SIGTERM."""
     secret = read_secret(secret_path())
-    lab.enter_netns(bmc_netns())
+    network.enter_netns(bmc_netns())
     server = BmcServer((BMC_ADDRESS, BMC_PORT), LabPower(), secret, min_off_time=MIN_OFF_TIME)
 
     def on_term(signum, frame):
@@ -410,14 +410,14 @@ def serve() -> None:
     tmp = pid_path().with_suffix(".tmp")
     tmp.write_text(f"{os.getpid()}\n")
     tmp.rename(pid_path())
-    lab.log(f"bmc: serving lab {lab.PREFIX} on {BMC_ADDRESS}:{BMC_PORT}, hosts off at least {MIN_OFF_TIME:g} s")
+    shell.log(f"bmc: serving lab {config.PREFIX} on {BMC_ADDRESS}:{BMC_PORT}, hosts off at least {MIN_OFF_TIME:g} s")
     try:
         server.serve_forever(poll_interval=0.5)
     finally:
         server.server_close()
         if running_pid() == os.getpid():
             pid_path().unlink(missing_ok=True)
-        lab.log("bmc: stopped")
+        shell.log("bmc: stopped")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -435,8 +435,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if pid else 3
         elif a.cmd == "serve":
             serve()
-    except (lab.LabError, subprocess.CalledProcessError) as e:
-        return lab.cli_error("bmc", e)
+    except (config.LabError, subprocess.CalledProcessError) as e:
+        return shell.cli_error("bmc", e)
     return 0
 
 

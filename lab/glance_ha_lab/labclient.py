@@ -1,8 +1,8 @@
 """What a client of the lab needs: credentials, the cluster's state, image round trips.
 
 Used by `make lab` (glance_ha_lab.smoke), the integration tests and the benchmarks. Every call
-that goes to a lab address must run inside the lab (`python -m glance_ha_lab.lab on-controller`,
-or `lab.enter_netns()` first).
+that goes to a lab address must run inside the lab (`python -m glance_ha_lab on-controller`,
+or `network.enter_netns()` first).
 """
 
 from __future__ import annotations
@@ -17,20 +17,21 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glance_ha_lab import lab
 from ansible_collections.glance_ha.ha.plugins.module_utils.status import VIP_AGENT_TYPES
+
+from glance_ha_lab import config, network
 
 KEYSTONE_URL = "http://198.51.100.10:5000/v3"
 REGION = "RegionOne"
 
 
 def admin_password() -> str:
-    return (lab.LAB_DIR / "secrets" / "keystone_admin").read_text().strip()
+    return (config.LAB_DIR / "secrets" / "keystone_admin").read_text().strip()
 
 
 def clouds_yaml() -> Path:
     """A clouds.yaml (0600, in the lab dir) for the openstack CLI: OS_CLIENT_CONFIG_FILE."""
-    path = lab.LAB_DIR / "clouds.yaml"
+    path = config.LAB_DIR / "clouds.yaml"
     body = json.dumps({"clouds": {"glance-ha-lab": {
         "auth": {"auth_url": KEYSTONE_URL, "username": "admin", "password": admin_password(),
                  "project_name": "admin", "user_domain_name": "Default",
@@ -58,7 +59,7 @@ def connect():
 
 
 def on_host(host: str, command: str, check: bool = True, timeout: float = 60) -> str:
-    r = subprocess.run(lab.ssh_cmd(lab.host_by_name(host), command), capture_output=True, text=True,
+    r = subprocess.run(network.ssh_cmd(config.host_by_name(host), command), capture_output=True, text=True,
                        timeout=timeout)
     if check and r.returncode != 0:
         raise RuntimeError(f"{host}: {command!r} failed ({r.returncode}): {r.stderr.strip()}")
@@ -90,7 +91,7 @@ class ClusterState:
 
 def cluster_state(via: str | None = None) -> ClusterState:
     """crm_mon's and the CIB's view, read over ssh on the first glance host that answers."""
-    candidates = [via] if via else [h.name for h in lab.load_hosts() if h.is_glance]
+    candidates = [via] if via else [h.name for h in config.load_hosts() if h.is_glance]
     last = None
     for host in candidates:
         try:
@@ -160,10 +161,10 @@ def vip_holders_by_namespace(vip: str) -> list[str]:
     """The glance hosts that have `vip` configured, read straight from their network namespaces
     (works for a host cut off the network, where ssh would not)."""
     holders = []
-    for host in lab.load_hosts():
+    for host in config.load_hosts():
         if not host.is_glance:
             continue
-        out = subprocess.run(["ip", "-n", f"{lab.PREFIX}-{host.name}", "-4", "-o", "addr"],
+        out = subprocess.run(["ip", "-n", f"{config.PREFIX}-{host.name}", "-4", "-o", "addr"],
                              capture_output=True, text=True).stdout
         if f" {vip}/" in out:
             holders.append(host.name)

@@ -1,6 +1,6 @@
 """The end of `make lab`: an image through the VIP and back, then a summary of the lab.
 
-Run inside the lab: `python -m glance_ha_lab.lab on-controller python -m glance_ha_lab.smoke`.
+Run inside the lab: `python -m glance_ha_lab on-controller python -m glance_ha_lab.smoke`.
 """
 
 from __future__ import annotations

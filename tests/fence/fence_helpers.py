@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from glance_ha_lab import bmc, labclient
+from glance_ha_lab import bmc, config, labclient, network, shell
 
 REPO = Path(__file__).resolve().parents[2]
 AGENT = REPO / "lab" / "glance_ha_lab" / "fence_lab"
@@ -77,7 +77,7 @@ def key_file(tmp_path, secret) -> Path:
 
 @pytest.fixture
 def loopback_bmc(secret, monkeypatch):
-    monkeypatch.setattr(bmc.lab, "log", lambda msg: None)  # its threads may outlive a test's capture
+    monkeypatch.setattr(shell, "log", lambda msg: None)  # its threads may outlive a test's capture
     server = LoopbackBmc(secret)
     yield server
     server.close()
@@ -103,13 +103,13 @@ def lab_key_file() -> Path:
 
 def on_controller_ns() -> tuple[str, ...]:
     """Prefix that runs a local command in the controller's network namespace (lab traffic only)."""
-    return ("ip", "netns", "exec", f"{bmc.lab.PREFIX}-controller")
+    return ("ip", "netns", "exec", f"{config.PREFIX}-controller")
 
 
 def ssh(host: str, command: str, input: str | None = None, timeout: float = 60,
         check: bool = True) -> subprocess.CompletedProcess:
     """A shell command on a lab host, over ssh across the lab bridge."""
-    r = subprocess.run(bmc.lab.ssh_cmd(bmc.lab.host_by_name(host), command), input=input,
+    r = subprocess.run(network.ssh_cmd(config.host_by_name(host), command), input=input,
                        capture_output=True, text=True, timeout=timeout)
     if check and r.returncode != 0:
         raise AssertionError(f"{host}: `{command}` exited {r.returncode}: {r.stderr.strip() or r.stdout.strip()}")
@@ -126,7 +126,7 @@ def install_agent(host: str) -> None:
 
 
 def netns_exists(host: str) -> bool:
-    return Path(f"/run/netns/{bmc.lab.PREFIX}-{host}").exists()
+    return Path(f"/run/netns/{config.PREFIX}-{host}").exists()
 
 
 def bmc_log_size() -> int:
@@ -149,7 +149,7 @@ def wait_for(predicate, timeout: float, step: float = 0.2, what: str = "conditio
 
 def ensure_lab_up() -> None:
     """`lab up` is idempotent: it leaves running hosts alone and starts the BMC if it is not."""
-    r = subprocess.run([sys.executable, "-m", "glance_ha_lab.lab", "up"], cwd=REPO, capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "glance_ha_lab", "up"], cwd=REPO, capture_output=True,
                        text=True, timeout=900)
     if r.returncode != 0:
         raise AssertionError(f"lab up failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from glance_ha_lab import bmc, lab
+from glance_ha_lab import bmc, config, shell
 
 
 def exchange(port: int, build) -> dict:
@@ -97,7 +97,7 @@ def test_a_silent_client_is_dropped(loopback_bmc, monkeypatch):
 
 
 def test_secret_file_is_made_once_0600(tmp_path, monkeypatch):
-    monkeypatch.setattr(lab, "LAB_DIR", tmp_path)
+    monkeypatch.setattr(config, "LAB_DIR", tmp_path)
     first = bmc.ensure_secret()
     path = tmp_path / "secrets" / "fence_lab"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -107,19 +107,19 @@ def test_secret_file_is_made_once_0600(tmp_path, monkeypatch):
 
 def test_bmc_address_is_on_the_internal_network_and_no_hosts():
     import ipaddress
-    assert ipaddress.ip_address(bmc.BMC_ADDRESS) in lab.INTERNAL_NET
-    assert bmc.BMC_ADDRESS not in {h.internal for h in lab.load_hosts()}
-    assert bmc.BMC_ADDRESS not in {str(gw.ip) for gw in lab.gateways().values()}
+    assert ipaddress.ip_address(bmc.BMC_ADDRESS) in config.INTERNAL_NET
+    assert bmc.BMC_ADDRESS not in {h.internal for h in config.load_hosts()}
+    assert bmc.BMC_ADDRESS not in {str(gw.ip) for gw in config.gateways().values()}
     assert bmc.BMC_MAC == "02:00:c6:33:64:02"
 
 
 def test_agent_and_bmc_agree_on_the_port():
-    agent = (bmc.lab.REPO / "lab" / "glance_ha_lab" / "fence_lab").read_text()
+    agent = (config.REPO / "lab" / "glance_ha_lab" / "fence_lab").read_text()
     assert f'DEFAULT_PORT = "{bmc.BMC_PORT}"' in agent
 
 
 def test_stale_pid_file_is_not_a_running_bmc(tmp_path, monkeypatch):
-    monkeypatch.setattr(lab, "LAB_DIR", tmp_path)
+    monkeypatch.setattr(config, "LAB_DIR", tmp_path)
     (tmp_path / "bmc.pid").write_text(f"{os.getpid()}\n")  # alive, but not a BMC
     assert bmc.running_pid() is None
 
@@ -128,7 +128,7 @@ def test_stale_pid_file_is_not_a_running_bmc(tmp_path, monkeypatch):
 def slow_boot_bmc(secret, monkeypatch):
     """A BMC that keeps a host it powered off off for 0.5 s."""
     from fence_helpers import LoopbackBmc
-    monkeypatch.setattr(lab, "log", lambda msg: None)
+    monkeypatch.setattr(shell, "log", lambda msg: None)
     server = LoopbackBmc(secret, min_off_time=0.5)
     yield server
     server.close()
@@ -160,7 +160,7 @@ def test_a_host_off_for_long_boots_at_once(slow_boot_bmc, secret):
 
 
 def test_a_host_that_just_crashed_boots_after_the_minimum_off_time(slow_boot_bmc, secret):
-    # off without the BMC (lab.power_off: a crash), then fenced: status, then on, as fence_lab does
+    # off without the BMC (power.power_off: a crash), then fenced: status, then on, as fence_lab does
     slow_boot_bmc.power.state["glance2"] = "off"
     slow_boot_bmc.power.crashed_at["glance2"] = time.time()
     addr = ("127.0.0.1", slow_boot_bmc.port)

@@ -15,7 +15,7 @@ import pytest
 from fence_helpers import (KEY_FILE_ON_HOSTS, bmc_actions_since, bmc_log_size, install_agent, lab_key_file,
                            netns_exists,
                            on_controller_ns, run_agent, ssh, wait_for)
-from glance_ha_lab import bmc, lab
+from glance_ha_lab import bmc, cgroups, config
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_up")]
 VICTIM = "glance3"
@@ -41,7 +41,7 @@ def ssh_up(host: str) -> bool:
 
 def test_bmc_runs_in_its_own_lab_namespace():
     pid = bmc.running_pid()
-    assert pid, f"no BMC running for lab {lab.PREFIX} ({bmc.pid_path()})"
+    assert pid, f"no BMC running for lab {config.PREFIX} ({bmc.pid_path()})"
     assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{bmc.bmc_netns()}").st_ino
     assert os.stat(f"/proc/{pid}/ns/net").st_ino != os.stat("/proc/self/ns/net").st_ino
     own = json.loads(subprocess.run(["ip", "-j", "addr"], capture_output=True, text=True, check=True).stdout)
@@ -52,7 +52,7 @@ def test_bmc_runs_in_its_own_lab_namespace():
 def test_status_and_list_over_the_lab_network():
     r = agent("-o", "list-status")
     assert r.returncode == 0, r.stderr
-    assert sorted(r.stdout.split()) == sorted(f"{h.name},{h.name},ON" for h in lab.load_hosts())
+    assert sorted(r.stdout.split()) == sorted(f"{h.name},{h.name},ON" for h in config.load_hosts())
     r = agent("-o", "status", "-n", VICTIM)
     assert (r.returncode, r.stdout.strip()) == (0, "Status: ON"), r.stderr
 
@@ -63,12 +63,12 @@ def test_lab_bmc_refuses_a_wrong_secret(tmp_path):
     log_at = bmc_log_size()
     r = agent("-o", "off", "-n", VICTIM, key=str(wrong))
     assert r.returncode == 1 and "authentication failed" in r.stderr
-    assert lab.host_running(lab.host_by_name(VICTIM)) and bmc_actions_since(log_at, VICTIM) == []
+    assert cgroups.host_running(config.host_by_name(VICTIM)) and bmc_actions_since(log_at, VICTIM) == []
 
 
 def test_off_kills_every_process_and_the_network_then_on_boots_again():
-    host = lab.host_by_name(VICTIM)
-    old = lab.host_pids(host)
+    host = config.host_by_name(VICTIM)
+    old = cgroups.host_pids(host)
     assert old and ssh_up(VICTIM)
 
     t0 = time.monotonic()
@@ -76,7 +76,7 @@ def test_off_kills_every_process_and_the_network_then_on_boots_again():
     off_s = time.monotonic() - t0
     assert (r.returncode, r.stdout.strip()) == (0, "Success: Powered OFF"), r.stderr
     try:
-        assert lab.host_pids(host) == set()
+        assert cgroups.host_pids(host) == set()
         assert [p for p in old if alive(p)] == [], "processes of the host survived"
         assert not netns_exists(VICTIM), "the host's network namespace outlived it"
         assert not ssh_up(VICTIM)
@@ -88,7 +88,7 @@ def test_off_kills_every_process_and_the_network_then_on_boots_again():
         assert (r.returncode, r.stdout.strip()) == (0, "Success: Powered ON"), r.stderr
         wait_for(lambda: ssh_up(VICTIM), timeout=90, step=0.5, what=f"ssh to {VICTIM} after power on")
         on_s = time.monotonic() - t1
-    assert not old & lab.host_pids(host)
+    assert not old & cgroups.host_pids(host)
     print(f"\n{VICTIM}: off in {off_s:.2f} s (agent run), ssh back {on_s:.1f} s after on")
 
 
@@ -100,13 +100,13 @@ def test_reboot_from_a_lab_host_with_the_installed_agent():
     r = ssh("glance1", f"fence_lab -o status -a {bmc.BMC_ADDRESS} -n {VICTIM}")
     assert r.stdout.strip() == "Status: ON"
 
-    host = lab.host_by_name(VICTIM)
-    old_pids, log_at = lab.host_pids(host), bmc_log_size()
+    host = config.host_by_name(VICTIM)
+    old_pids, log_at = cgroups.host_pids(host), bmc_log_size()
     # options on stdin, as pacemaker-fenced passes them
     r = ssh("glance1", "fence_lab", input=f"action=reboot\nip={bmc.BMC_ADDRESS}\nplug={VICTIM}\n")
     assert r.stdout.strip() == "Success: Rebooted"
     assert bmc_actions_since(log_at, VICTIM) == ["off", "on"]
-    assert not old_pids & lab.host_pids(host), "processes of the host survived its reboot"
+    assert not old_pids & cgroups.host_pids(host), "processes of the host survived its reboot"
     # it boots once it has been off for the BMC's minimum off time
     wait_for(lambda: ssh_up(VICTIM), timeout=90, step=0.5, what=f"ssh to {VICTIM} after reboot")
-    assert not old_pids & lab.host_pids(host)
+    assert not old_pids & cgroups.host_pids(host)

@@ -14,11 +14,11 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from fence_helpers import bmc_actions_since, bmc_log_size, install_agent, ssh, wait_for
-from glance_ha_lab import bmc, lab
+from glance_ha_lab import bmc, cgroups, config
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_up")]
 
-GLANCE = [h for h in lab.load_hosts() if h.is_glance]
+GLANCE = [h for h in config.load_hosts() if h.is_glance]
 NAMES = [h.name for h in GLANCE]
 VICTIM = "glance2"
 FENCER = "glance1"
@@ -126,8 +126,8 @@ def test_agent_metadata_through_pacemaker(cluster):
 
 
 def test_stonith_admin_reboot_fences_and_the_node_rejoins(cluster, capsys):
-    host = lab.host_by_name(VICTIM)
-    old_pids, log_at = lab.host_pids(host), bmc_log_size()
+    host = config.host_by_name(VICTIM)
+    old_pids, log_at = cgroups.host_pids(host), bmc_log_size()
     assert old_pids and online() == NAMES
 
     # timed on the fencing node itself: no ssh in the figure
@@ -138,7 +138,7 @@ def test_stonith_admin_reboot_fences_and_the_node_rejoins(cluster, capsys):
     fence_s = int(r.stdout.split("fence_ns=")[1].split()[0]) / 1e9
 
     # really a power cycle through the lab BMC: every old process gone
-    assert not old_pids & lab.host_pids(host), "processes of the fenced host survived"
+    assert not old_pids & cgroups.host_pids(host), "processes of the fenced host survived"
     assert bmc_actions_since(log_at, VICTIM) == ["off", "on"]
     history = ssh(FENCER, f"stonith_admin --history {VICTIM}").stdout
     assert f"reboot of {VICTIM} successful" in history, history

@@ -11,18 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from glance_ha_lab import lab, labclient
+from glance_ha_lab import config as lab_config  # not `config`: pytest's hooks take a `config`
+from glance_ha_lab import labclient, network
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def pytest_configure(config):
-    if not (lab.LAB_DIR / "READY").exists():
-        raise pytest.UsageError(f"the lab is not up ({lab.LAB_DIR}/READY missing): run `make lab` first")
+    if not (lab_config.LAB_DIR / "READY").exists():
+        raise pytest.UsageError(f"the lab is not up ({lab_config.LAB_DIR}/READY missing): run `make lab` first")
     # Facts about the machine's own namespace must be read before we leave it.
     config.host_ns_addresses = json.loads(subprocess.run(["ip", "-j", "addr"], capture_output=True,
                                                          text=True, check=True).stdout)
-    lab.enter_netns()
+    network.enter_netns()
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +45,7 @@ def state():
 
 
 def lab_secrets() -> list[str]:
-    return [p.read_text().strip() for p in (lab.LAB_DIR / "secrets").iterdir() if p.is_file()]
+    return [p.read_text().strip() for p in (lab_config.LAB_DIR / "secrets").iterdir() if p.is_file()]
 
 
 def run_openstack(*args: str) -> list | dict:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import ipaddress
 import subprocess
 
-from glance_ha_lab import bmc, lab, labclient
+from glance_ha_lab import bmc, config, labclient, network
 
 
 def test_every_host_answers_over_ssh_with_its_own_identity():
     seen = {}
-    for host in lab.load_hosts():
+    for host in config.load_hosts():
         out = labclient.on_host(host.name, "hostname; cat /etc/machine-id; "
                                 "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub; "
                                 "ip -4 -o addr show dev eth0")
@@ -48,45 +48,45 @@ def test_nothing_of_the_lab_is_in_the_machines_own_namespace(request):
         for a in iface.get("addr_info", []):
             if a.get("family") == "inet":
                 addr = ipaddress.ip_address(a["local"])
-                assert not any(addr in net.net for net in lab.LAB_NETS), iface["ifname"]
+                assert not any(addr in net.net for net in config.LAB_NETS), iface["ifname"]
 
 
 def test_every_host_is_on_its_lab_networks_with_its_fixed_mac():
-    for host in lab.load_hosts():
+    for host in config.load_hosts():
         for net, addr in host.links():
             # the MAC from ip, not /sys/class/net: a host's sysfs may show another namespace's
             # devices (the controller's did: the machine's own eth0)
             out = labclient.on_host(host.name, f"ip -4 -o addr show dev {net.dev}; "
                                                f"ip -o link show dev {net.dev} | grep -o 'link/ether [^ ]*' | cut -d' ' -f2")
             assert f" {addr}/{net.net.prefixlen} " in out, (host.name, net.dev, out)
-            assert out.split()[-1] == lab.fixed_mac(addr)
+            assert out.split()[-1] == network.fixed_mac(addr)
     # the controller is not on the cluster network
     assert labclient.on_host("controller", "ip link show eth2", check=False) == ""
 
 
 def test_the_cluster_network_joins_the_glance_hosts():
-    glance = [h for h in lab.load_hosts() if h.is_glance]
+    glance = [h for h in config.load_hosts() if h.is_glance]
     for peer in glance[1:]:
         labclient.on_host(glance[0].name, f"ping -c 1 -W 2 -I eth2 {peer.cluster}")
 
 
 def test_the_gateways_answer_and_are_every_hosts_default_route():
-    gws = lab.gateways()
-    for host in lab.load_hosts():
+    gws = config.gateways()
+    for host in config.load_hosts():
         route = labclient.on_host(host.name, "ip -4 route show default").split()
         assert route[:5] == ["default", "via", str(gws["internal"].ip), "dev", "eth0"], (host.name, route)
         for name, gw in gws.items():
-            if host.address(next(n for n in lab.LAB_NETS if n.name == name)):
+            if host.address(next(n for n in config.LAB_NETS if n.name == name)):
                 labclient.on_host(host.name, f"ping -c 1 -W 2 {gw.ip}")
                 macs = labclient.on_host(host.name, f"ip neigh show {gw.ip}")
-                assert lab.fixed_mac(str(gw.ip)) in macs, (host.name, macs)
+                assert network.fixed_mac(str(gw.ip)) in macs, (host.name, macs)
     # the BMC, on the same bridge, still answers
     labclient.on_host("glance1", f"ping -c 1 -W 2 {bmc.BMC_ADDRESS}")
 
 
 def test_the_gateways_live_in_the_switch_namespace_only():
-    sw = subprocess.run(["ip", "-n", lab.switch_netns(), "-4", "-o", "addr", "show"], capture_output=True,
+    sw = subprocess.run(["ip", "-n", network.switch_netns(), "-4", "-o", "addr", "show"], capture_output=True,
                         text=True, check=True).stdout
-    for name, gw in lab.gateways().items():
-        bridge = next(n.bridge for n in lab.LAB_NETS if n.name == name)
+    for name, gw in config.gateways().items():
+        bridge = next(n.bridge for n in config.LAB_NETS if n.name == name)
         assert f"{bridge}    inet {gw} " in sw, sw

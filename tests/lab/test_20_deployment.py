@@ -7,12 +7,12 @@ import re
 
 import pytest
 
-from glance_ha_lab import lab, labclient
+from glance_ha_lab import config, labclient
 
 from .conftest import lab_secrets, run_openstack
 from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
-GLANCE_HOSTS = [h.name for h in lab.load_hosts() if h.is_glance]
+GLANCE_HOSTS = [h.name for h in config.load_hosts() if h.is_glance]
 
 
 def test_three_nodes_online_with_quorum(state):
@@ -23,7 +23,7 @@ def test_three_nodes_online_with_quorum(state):
 
 def test_corosync_has_both_links_connected_on_every_node():
     """Link 0 on the internal network, link 1 on the lab's cluster network, each to both peers."""
-    hosts = {h.name: h for h in lab.load_hosts() if h.is_glance}
+    hosts = {h.name: h for h in config.load_hosts() if h.is_glance}
     for name, host in hosts.items():
         links = corosync_links(name)
         assert {k: addr for k, (addr, _) in links.items()} == {"0": host.internal, "1": host.cluster}

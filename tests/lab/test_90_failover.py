@@ -9,11 +9,11 @@ import time
 
 import requests
 
-from glance_ha_lab import lab, labclient
+from glance_ha_lab import config, labclient, power
 from glance_ha_lab.labclient import wait_for
 from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
-GLANCE_HOSTS = [h.name for h in lab.load_hosts() if h.is_glance]
+GLANCE_HOSTS = [h.name for h in config.load_hosts() if h.is_glance]
 
 
 def test_image_downloadable_through_the_vip_after_the_vip_holder_dies(conn, inventory_vars, state):
@@ -26,7 +26,7 @@ def test_image_downloadable_through_the_vip_after_the_vip_holder_dies(conn, inve
     holder = state.active[rid][0]
 
     t0 = time.monotonic()
-    lab.power_off(lab.host_by_name(holder))
+    power.power_off(config.host_by_name(holder))
     try:
         def downloaded():
             r = requests.get(url, headers={"X-Auth-Token": token}, timeout=2)
@@ -40,9 +40,9 @@ def test_image_downloadable_through_the_vip_after_the_vip_holder_dies(conn, inve
         assert new_state.active.get(rid) and holder not in new_state.active[rid]
         assert outage < 30
     finally:
-        host = lab.host_by_name(holder)
-        lab.power_on(host)
-        lab.wait_booted([host])
+        host = config.host_by_name(holder)
+        power.power_on(host)
+        power.wait_booted([host])
         conn.image.delete_image(trip["id"], ignore_missing=True)
 
     # the crashed host rejoins and runs its glance-api instance again

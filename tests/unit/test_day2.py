@@ -15,7 +15,7 @@ import pytest
 
 from ansible_collections.glance_ha.ha.plugins.module_utils import audit, events, status
 from glance_ha import cli
-from glance_ha_lab import lab
+from glance_ha_lab import config
 
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("glance_ha_store_audit",
@@ -285,12 +285,12 @@ def test_cli_needs_an_inventory(capsys, monkeypatch):
 
 
 def test_lab_store_mounts_come_from_the_inventory(tmp_path):
-    assert lab.store_mounts()["images"] == "/var/lib/glance/images"
-    assert set(lab.store_mounts().values()) == {"/var/lib/glance/images", "/var/lib/glance/fast",
+    assert config.store_mounts()["images"] == "/var/lib/glance/images"
+    assert set(config.store_mounts().values()) == {"/var/lib/glance/images", "/var/lib/glance/fast",
                                                 "/var/lib/glance/bulk"}
     gv = tmp_path / "glance.yml"
     gv.write_text("cluster_token: 1\n")
-    assert lab.store_mounts(gv) == {"images": "/var/lib/glance/images"}
+    assert config.store_mounts(gv) == {"images": "/var/lib/glance/images"}
     gv.write_text("glance_api_stores: [{name: a, path: /x/s}, {name: b, path: /y/s}]\n")
-    with pytest.raises(lab.LabError, match="distinct names"):
-        lab.store_mounts(gv)
+    with pytest.raises(config.LabError, match="distinct names"):
+        config.store_mounts(gv)

@@ -9,12 +9,13 @@ import subprocess
 import pytest
 import yaml
 
-from glance_ha_lab import lab
+from glance_ha_lab import __main__ as cli
+from glance_ha_lab import config, network, shell
 
 
 @pytest.fixture(autouse=True)
 def no_machine_handle(monkeypatch):
-    monkeypatch.setattr(lab, "machine_netns", lambda: "test-machine")
+    monkeypatch.setattr(network, "machine_netns", lambda: "test-machine")
 
 
 def fake_ip_json(addrs, routes):
@@ -25,19 +26,19 @@ def fake_ip_json(addrs, routes):
 
 
 def test_lab_inventory_is_the_topology():
-    hosts = {h.name: h for h in lab.load_hosts()}
+    hosts = {h.name: h for h in config.load_hosts()}
     assert sorted(hosts) == ["controller", "glance1", "glance2", "glance3"]
-    assert [h.name for h in lab.load_hosts()][0] == "controller"
+    assert [h.name for h in config.load_hosts()][0] == "controller"
     assert hosts["glance2"].internal == "198.51.100.12" and hosts["glance2"].public == "203.0.113.12"
     assert hosts["glance2"].cluster == "198.18.0.12" and hosts["controller"].cluster is None
     assert hosts["glance1"].is_glance and not hosts["controller"].is_glance
 
 
 def test_machine_on_other_networks_is_accepted(monkeypatch):
-    monkeypatch.setattr(lab, "run", fake_ip_json(
+    monkeypatch.setattr(network, "run", fake_ip_json(
         [{"ifname": "eth0", "addr_info": [{"family": "inet", "local": "192.0.2.2", "prefixlen": 24}]}],
         [{"dst": "default", "gateway": "192.0.2.1"}, {"dst": "192.0.2.0/24", "dev": "eth0"}]))
-    lab.check_no_overlap()
+    network.check_no_overlap()
 
 
 @pytest.mark.parametrize("addrs,routes,named", [
@@ -48,22 +49,22 @@ def test_machine_on_other_networks_is_accepted(monkeypatch):
      [{"dst": "198.0.0.0/8", "dev": "eth1"}], "route 198.0.0.0/8 dev eth1"),
 ])
 def test_lab_refuses_networks_the_machine_already_uses(monkeypatch, addrs, routes, named):
-    monkeypatch.setattr(lab, "run", fake_ip_json(addrs, routes))
-    with pytest.raises(lab.LabError) as e:
-        lab.check_no_overlap()
+    monkeypatch.setattr(network, "run", fake_ip_json(addrs, routes))
+    with pytest.raises(config.LabError) as e:
+        network.check_no_overlap()
     assert named in str(e.value)
     assert "198.51.100.0/24" in str(e.value)
 
 
 def test_port_names_fit_the_kernel_limit():
-    for h in lab.load_hosts():
-        for net in lab.LAB_NETS:
-            assert len(lab.port_name(h, net.tag)) <= 15
+    for h in config.load_hosts():
+        for net in config.LAB_NETS:
+            assert len(network.port_name(h, net.tag)) <= 15
 
 
 def test_cli_error_is_one_line_naming_the_tool_and_the_failed_command(capsys):
-    assert lab.cli_error("lab", lab.LabError("glance1: no such host")) == 1
-    assert lab.cli_error("bmc", subprocess.CalledProcessError(2, ["ip", "netns", "add", "x"])) == 1
+    assert shell.cli_error("lab", config.LabError("glance1: no such host")) == 1
+    assert shell.cli_error("bmc", subprocess.CalledProcessError(2, ["ip", "netns", "add", "x"])) == 1
     err = capsys.readouterr().err.splitlines()
     assert err == ["lab: glance1: no such host", "bmc: command failed (2): ip netns add x"]
 
@@ -147,18 +148,18 @@ class FakeIp:
 @pytest.fixture
 def fake_ip(monkeypatch, tmp_path):
     fake = FakeIp()
-    monkeypatch.setattr(lab, "run", fake)
-    monkeypatch.setattr(lab, "netns_exists", lambda name: name in fake.netns)
-    monkeypatch.setattr(lab, "LAB_DIR", tmp_path)  # host state (cut links) in tmp
+    monkeypatch.setattr(network, "run", fake)
+    monkeypatch.setattr(network, "netns_exists", lambda name: name in fake.netns)
+    monkeypatch.setattr(config, "LAB_DIR", tmp_path)  # host state (cut links) in tmp
     return fake
 
 
-def hosts() -> dict[str, lab.Host]:
-    return {h.name: h for h in lab.load_hosts()}
+def hosts() -> dict[str, config.Host]:
+    return {h.name: h for h in config.load_hosts()}
 
 
 def test_the_lab_networks_and_their_addresses():
-    assert [(n.name, n.bridge, n.dev, str(n.net)) for n in lab.LAB_NETS] == [
+    assert [(n.name, n.bridge, n.dev, str(n.net)) for n in config.LAB_NETS] == [
         ("internal", "br-int", "eth0", "198.51.100.0/24"),
         ("public", "br-pub", "eth1", "203.0.113.0/24"),
         ("cluster", "br-clu", "eth2", "198.18.0.0/24")]
@@ -172,15 +173,15 @@ def test_the_lab_networks_and_their_addresses():
 
 def test_the_lab_inventory_gives_the_roles_the_lab_networks():
     """group_vars read the lab's addresses from hosts.yml; their prefixes are the lab networks'."""
-    all_vars = yaml.safe_load(lab.ALL_VARS.read_text())
+    all_vars = yaml.safe_load(config.ALL_VARS.read_text())
     assert all_vars["glance_ha_cluster_address"] == "{{ lab_cluster_address | default('') }}"
-    assert all_vars["glance_ha_internal_prefix"] == lab.INTERNAL_NET.prefixlen
-    assert all_vars["glance_ha_public_prefix"] == lab.PUBLIC_NET.prefixlen
-    assert all_vars["glance_ha_cluster_prefix"] == lab.CLUSTER_NET.prefixlen
+    assert all_vars["glance_ha_internal_prefix"] == config.INTERNAL_NET.prefixlen
+    assert all_vars["glance_ha_public_prefix"] == config.PUBLIC_NET.prefixlen
+    assert all_vars["glance_ha_cluster_prefix"] == config.CLUSTER_NET.prefixlen
 
 
 def test_gateways_come_from_the_lab_inventory():
-    assert {k: str(v) for k, v in lab.gateways().items()} == {
+    assert {k: str(v) for k, v in config.gateways().items()} == {
         "internal": "198.51.100.1/24", "public": "203.0.113.1/24"}
 
 
@@ -195,39 +196,39 @@ def test_gateways_come_from_the_lab_inventory():
 def test_a_bad_gateway_is_refused(tmp_path, gateway, message):
     group_vars = tmp_path / "all.yml"
     group_vars.write_text(yaml.safe_dump({"glance_ha_internal_gateway": gateway}))
-    with pytest.raises(lab.LabError, match=re.escape(message)):
-        lab.gateways(group_vars=group_vars)
+    with pytest.raises(config.LabError, match=re.escape(message)):
+        config.gateways(group_vars=group_vars)
 
 
 def test_an_address_outside_its_lab_network_is_refused(monkeypatch, tmp_path):
     inventory = tmp_path / "hosts.yml"
-    inventory.write_text(lab.INVENTORY.read_text().replace("lab_cluster_address: 198.18.0.12",
+    inventory.write_text(config.INVENTORY.read_text().replace("lab_cluster_address: 198.18.0.12",
                                                            "lab_cluster_address: 198.18.1.12"))
-    monkeypatch.setattr(lab, "INVENTORY", inventory)
-    with pytest.raises(lab.LabError, match=re.escape(
+    monkeypatch.setattr(config, "INVENTORY", inventory)
+    with pytest.raises(config.LabError, match=re.escape(
             "lab_cluster_address 198.18.1.12 of glance2 is not a host address in the lab's cluster "
             "network 198.18.0.0/24: give it one there")):
-        lab.load_hosts()
+        config.load_hosts()
 
 
 def test_every_lab_interface_and_gateway_has_its_own_fixed_mac():
-    macs = [lab.fixed_mac(a) for h in lab.load_hosts() for _, a in h.links()]
-    macs += [lab.fixed_mac(str(gw.ip)) for gw in lab.gateways().values()]
+    macs = [network.fixed_mac(a) for h in config.load_hosts() for _, a in h.links()]
+    macs += [network.fixed_mac(str(gw.ip)) for gw in config.gateways().values()]
     assert len(set(macs)) == len(macs)
-    assert lab.fixed_mac("198.18.0.11") == "02:00:c6:12:00:0b"
+    assert network.fixed_mac("198.18.0.11") == "02:00:c6:12:00:0b"
 
 
 def test_the_overlap_check_covers_the_cluster_network(monkeypatch):
-    monkeypatch.setattr(lab, "run", fake_ip_json(
+    monkeypatch.setattr(network, "run", fake_ip_json(
         [{"ifname": "eth3", "addr_info": [{"family": "inet", "local": "198.18.0.5", "prefixlen": 16}]}], []))
-    with pytest.raises(lab.LabError) as e:
-        lab.check_no_overlap()
+    with pytest.raises(config.LabError) as e:
+        network.check_no_overlap()
     assert "address 198.18.0.5/16 on eth3" in str(e.value)
     assert "198.51.100.0/24 / 203.0.113.0/24 / 198.18.0.0/24" in str(e.value)
 
 
 def test_the_switch_has_a_bridge_per_network_and_the_gateways(fake_ip):
-    lab.ensure_switch()
+    network.ensure_switch()
     sw = fake_ip.links["gha-sw"]
     assert {br: (d["addrs"], d["mac"], d["state"]) for br, d in sw.items()} == {
         "br-int": (["198.51.100.1/24"], "02:00:c6:33:64:01", "up"),
@@ -236,7 +237,7 @@ def test_the_switch_has_a_bridge_per_network_and_the_gateways(fake_ip):
     # nothing outside the lab's namespaces
     assert all(c[1:3] == ["-n", "gha-sw"] or c[1:3] == ["netns", "add"] for c in fake_ip.commands)
     fake_ip.commands.clear()
-    lab.ensure_switch()  # again: nothing changes
+    network.ensure_switch()  # again: nothing changes
     assert [c for c in fake_ip.changes if " up" not in c] == []
 
 
@@ -245,7 +246,7 @@ def test_the_switch_of_a_lab_built_before_gets_the_new_bridge_and_the_gateways(f
     for br in ("br-int", "br-pub"):
         fake_ip.link("gha-sw", br, mac="02:00:c6:33:64:0a", state="up")
     fake_ip.link("gha-sw", "br-int")["addrs"].append("198.51.100.250/24")  # a stale address
-    lab.ensure_switch()
+    network.ensure_switch()
     assert [c for c in fake_ip.changes if " up" not in c] == [
         "ip -n gha-sw link set dev br-int address 02:00:c6:33:64:01",
         "ip -n gha-sw addr del 198.51.100.250/24 dev br-int",
@@ -256,8 +257,8 @@ def test_the_switch_of_a_lab_built_before_gets_the_new_bridge_and_the_gateways(f
 
 
 def test_a_glance_host_is_wired_into_every_network_with_a_default_route(fake_ip):
-    lab.ensure_switch()
-    assert lab.ensure_host_network(hosts()["glance1"]) == ["eth0", "eth1", "eth2"]
+    network.ensure_switch()
+    assert network.ensure_host_network(hosts()["glance1"]) == ["eth0", "eth1", "eth2"]
     ns = fake_ip.links["gha-glance1"]
     assert {d: (x["addrs"], x["mac"], x["state"]) for d, x in ns.items()} == {
         "eth0": (["198.51.100.11/24"], "02:00:c6:33:64:0b", "up"),
@@ -267,18 +268,18 @@ def test_a_glance_host_is_wired_into_every_network_with_a_default_route(fake_ip)
     assert {p: (sw[p]["master"], sw[p]["state"]) for p in ("glance1-i", "glance1-p", "glance1-c")} == {
         "glance1-i": ("br-int", "up"), "glance1-p": ("br-pub", "up"), "glance1-c": ("br-clu", "up")}
     assert fake_ip.routes["gha-glance1"] == "default via 198.51.100.1 dev eth0"
-    assert lab.ensure_host_network(hosts()["controller"]) == ["eth0", "eth1"]
+    assert network.ensure_host_network(hosts()["controller"]) == ["eth0", "eth1"]
     assert "controller-c" not in sw and "eth2" not in fake_ip.links["gha-controller"]
 
 
 def test_a_running_host_built_before_gets_eth2_and_its_route_without_anything_else(fake_ip):
     """`up` on a lab built before the cluster network: only what is missing is created."""
     glance2 = hosts()["glance2"]
-    lab.ensure_switch()
-    lab.ensure_host_network(glance2)
+    network.ensure_switch()
+    network.ensure_host_network(glance2)
     del fake_ip.links["gha-glance2"]["eth2"], fake_ip.links["gha-sw"]["glance2-c"], fake_ip.routes["gha-glance2"]
     fake_ip.commands.clear()
-    assert lab.ensure_host_network(glance2) == ["eth2"]
+    assert network.ensure_host_network(glance2) == ["eth2"]
     keep = [  # what already is, set again (no change)
         "ip -n gha-sw link set glance2-i master br-int up", "ip -n gha-glance2 link set eth0 up",
         "ip -n gha-sw link set glance2-p master br-pub up", "ip -n gha-glance2 link set eth1 up"]
@@ -291,46 +292,46 @@ def test_a_running_host_built_before_gets_eth2_and_its_route_without_anything_el
         "ip -n gha-glance2 link set eth2 up",
         "ip -n gha-glance2 -4 route replace default via 198.51.100.1 dev eth0"]
     fake_ip.commands.clear()
-    assert lab.ensure_host_network(glance2) == []  # again: nothing is added
+    assert network.ensure_host_network(glance2) == []  # again: nothing is added
     assert fake_ip.changes == keep + ["ip -n gha-sw link set glance2-c master br-clu up",
                                       "ip -n gha-glance2 link set eth2 up"]
 
 
 def test_the_default_route_of_a_cut_link_is_left_alone(fake_ip):
     glance3 = hosts()["glance3"]
-    lab.ensure_switch()
-    lab.ensure_host_network(glance3)
+    network.ensure_switch()
+    network.ensure_host_network(glance3)
     fake_ip.routes["gha-glance3"] = "default via 198.51.100.1 dev eth0 linkdown"
     fake_ip.commands.clear()
-    lab.ensure_host_network(glance3)
+    network.ensure_host_network(glance3)
     assert not [c for c in fake_ip.changes if "route" in c]
 
 
 def test_cut_link_cuts_every_link_by_default_and_one_network_when_asked(fake_ip):
     glance1 = hosts()["glance1"]
     glance1.state.mkdir(parents=True)
-    lab.cut_link(glance1, up=False)
+    network.cut_link(glance1, up=False)
     assert fake_ip.changes == [f"ip -n gha-sw link set glance1-{t} down" for t in "ipc"]
-    assert lab.cut_nets(glance1) == {"internal", "public", "cluster"}
+    assert network.cut_nets(glance1) == {"internal", "public", "cluster"}
     fake_ip.commands.clear()
-    lab.cut_link(glance1, up=True, nets=["internal"])
+    network.cut_link(glance1, up=True, nets=["internal"])
     assert fake_ip.changes == ["ip -n gha-sw link set glance1-i up"]
     assert (glance1.state / "link-cut").read_text() == "public\ncluster\n"
-    lab.cut_link(glance1, up=True)
+    network.cut_link(glance1, up=True)
     assert not (glance1.state / "link-cut").exists()
     fake_ip.commands.clear()
-    lab.cut_link(glance1, up=False, nets=("cluster",))
+    network.cut_link(glance1, up=False, nets=("cluster",))
     assert fake_ip.changes == ["ip -n gha-sw link set glance1-c down"]
-    assert lab.cut_nets(glance1) == {"cluster"}
+    assert network.cut_nets(glance1) == {"cluster"}
 
 
 def test_a_cut_link_stays_cut_when_the_host_is_wired_again(fake_ip):
     """power_on (and `up` on a running host) wires the host: a cut link is left down."""
     glance1 = hosts()["glance1"]
     glance1.state.mkdir(parents=True)
-    lab.cut_link(glance1, up=False, nets=["cluster"])
-    lab.ensure_switch()
-    lab.ensure_host_network(glance1)
+    network.cut_link(glance1, up=False, nets=["cluster"])
+    network.ensure_switch()
+    network.ensure_host_network(glance1)
     sw = fake_ip.links["gha-sw"]
     assert {p: sw[p]["state"] for p in ("glance1-i", "glance1-p", "glance1-c")} == {
         "glance1-i": "up", "glance1-p": "up", "glance1-c": "down"}
@@ -340,7 +341,7 @@ def test_a_cut_marker_of_before_means_every_link(fake_ip):
     glance1 = hosts()["glance1"]
     glance1.state.mkdir(parents=True)
     (glance1.state / "link-cut").write_text("cut\n")
-    assert lab.cut_nets(glance1) == {"internal", "public", "cluster"}
+    assert network.cut_nets(glance1) == {"internal", "public", "cluster"}
 
 
 @pytest.mark.parametrize("host, nets, message", [
@@ -348,8 +349,8 @@ def test_a_cut_marker_of_before_means_every_link(fake_ip):
     ("glance1", ["storage"], "no lab network storage; networks: internal, public, cluster"),
 ])
 def test_cutting_a_link_the_host_has_not_is_refused(fake_ip, host, nets, message):
-    with pytest.raises(lab.LabError, match=re.escape(message)):
-        lab.cut_link(hosts()[host], up=False, nets=nets)
+    with pytest.raises(config.LabError, match=re.escape(message)):
+        network.cut_link(hosts()[host], up=False, nets=nets)
     assert fake_ip.commands == []
 
 
@@ -361,15 +362,15 @@ def test_cutting_a_link_the_host_has_not_is_refused(fake_ip, host, nets, message
 ])
 def test_the_cut_link_commands(monkeypatch, argv, up, nets):
     calls = []
-    monkeypatch.setattr(lab, "cut_link", lambda host, up, nets=None: calls.append((host.name, up, nets)))
-    assert lab.main(argv) == 0
+    monkeypatch.setattr(cli, "cut_link", lambda host, up, nets=None: calls.append((host.name, up, nets)))
+    assert cli.main(argv) == 0
     assert calls == [("glance1", up, nets)]
 
 
 def test_the_cut_link_command_refuses_an_unknown_network(monkeypatch, capsys):
-    monkeypatch.setattr(lab, "cut_link", lambda *a, **kw: pytest.fail("called"))
+    monkeypatch.setattr(cli, "cut_link", lambda *a, **kw: pytest.fail("called"))
     with pytest.raises(SystemExit) as e:
-        lab.main(["cut-link", "glance1", "--net", "storage"])
+        cli.main(["cut-link", "glance1", "--net", "storage"])
     assert e.value.code == 2
     assert "invalid choice: 'storage'" in capsys.readouterr().err
 
@@ -377,5 +378,5 @@ def test_the_cut_link_command_refuses_an_unknown_network(monkeypatch, capsys):
 def test_inet_addresses_reads_ip_o_addr():
     out = ("5: br-int    inet 198.51.100.1/24 scope global br-int\\       valid_lft forever preferred_lft forever\n"
            "5: br-int    inet 198.51.100.100/24 scope global secondary br-int\\       valid_lft forever\n")
-    assert lab.inet_addresses(out) == ["198.51.100.1/24", "198.51.100.100/24"]
-    assert lab.inet_addresses("") == []
+    assert network.inet_addresses(out) == ["198.51.100.1/24", "198.51.100.100/24"]
+    assert network.inet_addresses("") == []

@@ -3,12 +3,12 @@ corrupted, a store directory made unwritable, a glance-api stopped, a host power
 
 from __future__ import annotations
 
-from glance_ha_lab import lab, labclient
+from glance_ha_lab import cgroups, config, labclient, power
 
 from .conftest import audit, cells, glance_api_nodes, glance_ha, on, wait_for
 from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
-GLANCE_HOSTS = [h.name for h in lab.load_hosts() if h.is_glance]
+GLANCE_HOSTS = [h.name for h in config.load_hosts() if h.is_glance]
 DATA = labclient.generated_image(size=64 << 10, seed=b"audit")
 
 
@@ -91,7 +91,7 @@ def test_powered_off_host_is_offline_and_a_removed_file_missing(glance):
     state = labclient.cluster_state()
     # not the holder of the internal VIP: the audit lists the images through it
     victim = next(h for h in reversed(GLANCE_HOSTS) if h not in state.active.get(names.VIP_RESOURCES["internal"], []))
-    lab.power_off(lab.host_by_name(victim))
+    power.power_off(config.host_by_name(victim))
     try:
         r = glance_ha("audit")
         print(f"\n$ glance-ha audit   # {victim} powered off, the file of {removed} removed\n{r.stdout}")
@@ -101,8 +101,8 @@ def test_powered_off_host_is_offline_and_a_removed_file_missing(glance):
         assert cells(report, kept) == dict({h: "ok" for h in alive}, **{victim: "offline"})
         assert cells(report, removed) == dict({h: "missing" for h in alive}, **{victim: "offline"})
     finally:
-        host = lab.host_by_name(victim)
-        if not lab.host_running(host):  # Pacemaker's fencing may already have booted it
-            lab.power_on(host)
-        lab.wait_booted([host])
+        host = config.host_by_name(victim)
+        if not cgroups.host_running(host):  # Pacemaker's fencing may already have booted it
+            power.power_on(host)
+        power.wait_booted([host])
     wait_for(lambda: glance_api_nodes() == GLANCE_HOSTS, 180, 2)

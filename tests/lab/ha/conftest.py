@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from glance_ha_lab import lab, labclient
+from glance_ha_lab import config, labclient
 from glance_ha_lab.vipclient import VipClient
 
-GLANCE_HOSTS = [h.name for h in lab.load_hosts() if h.is_glance]
+GLANCE_HOSTS = [h.name for h in config.load_hosts() if h.is_glance]
 
 
 # the suite polls twice as often as the default
@@ -94,7 +94,7 @@ def healthy_cluster() -> bool:
     if labclient.on_host(GLANCE_HOSTS[0], "crm_resource --wait --timeout=30 >/dev/null 2>&1 && echo idle",
                          check=False, timeout=60).strip() != "idle":
         return False
-    return all(labclient.healthcheck(h.internal) == 200 for h in lab.load_hosts() if h.is_glance)
+    return all(labclient.healthcheck(h.internal) == 200 for h in config.load_hosts() if h.is_glance)
 
 
 def cluster_report() -> str:

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from ansible_collections.glance_ha.ha.plugins.module_utils import events
-from glance_ha_lab import lab, labclient
+from glance_ha_lab import cgroups, config, labclient, network, power
 
 from .conftest import GLANCE_HOSTS, VipWatch, cluster_report, holder_of, sha256, vip_holders_by_namespace, wait_for
 from ansible_collections.glance_ha.ha.plugins.module_utils import names
@@ -117,7 +117,7 @@ def test_hard_crash_of_vip_holder_is_fenced_and_rejoins(client_factory, internal
     client = client_factory()
     time.sleep(1)
     t0, wall0 = time.monotonic(), time.time()
-    lab.power_off(lab.host_by_name(holder))
+    power.power_off(config.host_by_name(holder))
     wait_for(lambda: [h for h in vip_holders_by_namespace(internal_vip) if h != holder], timeout=60,
              step=0.1, what="VIP on a survivor")
     wait_for(lambda: labclient.healthcheck(internal_vip) == 200, timeout=30, step=0.1, what="VIP answering")
@@ -145,8 +145,8 @@ def test_partitioned_node_stops_and_the_vip_is_never_held_twice(internal_vip):
     holder = holder_of(internal_vip)
     watch = VipWatch(internal_vip, arp=True)
     watch.start()
-    host = lab.host_by_name(holder)
-    lab.cut_link(host, up=False)
+    host = config.host_by_name(holder)
+    network.cut_link(host, up=False)
     try:
         wait_for(lambda: [h for h in vip_holders_by_namespace(internal_vip) if h != holder], timeout=60,
                  step=0.2, what="VIP on the majority side")
@@ -155,7 +155,7 @@ def test_partitioned_node_stops_and_the_vip_is_never_held_twice(internal_vip):
         time.sleep(5)
     finally:
         watch.stop()
-        lab.cut_link(host, up=True)
+        network.cut_link(host, up=True)
     assert watch.max_holders <= 1, watch.samples
     assert watch.max_arp_macs <= 1
     wait_for(lambda: holder in labclient.cluster_state().nodes_online, timeout=180, step=2,
@@ -181,11 +181,11 @@ def test_one_cut_corosync_link_costs_no_membership_change(net, inventory_vars):
     # two VIPs, three nodes: one holds none, unless a VIP is held twice
     assert victim is not None, f"every glance host holds a VIP: {holders}"
     watcher = next(h for h in GLANCE_HOSTS if h != victim)
-    host = lab.host_by_name(victim)
-    pids, ring = lab.host_pids(host), ring_id(watcher)
+    host = config.host_by_name(victim)
+    pids, ring = cgroups.host_pids(host), ring_id(watcher)
     link = "1" if net == "cluster" else "0"
     victim_id = str(GLANCE_HOSTS.index(victim) + 1)  # the cluster role's default node ids
-    lab.cut_link(host, up=False, nets=[net])
+    network.cut_link(host, up=False, nets=[net])
     try:
         wait_for(lambda: link_state(watcher, link, victim_id) != "connected", timeout=30, step=0.5,
                  what=f"corosync on {watcher} seeing link {link} to {victim} down")
@@ -194,10 +194,10 @@ def test_one_cut_corosync_link_costs_no_membership_change(net, inventory_vars):
         assert sorted(state.nodes_online) == GLANCE_HOSTS and state.quorum
         assert ring_id(watcher) == ring, "the membership changed"
     finally:
-        lab.cut_link(host, up=True, nets=[net])
+        network.cut_link(host, up=True, nets=[net])
     wait_for(lambda: link_state(watcher, link, victim_id) == "connected", timeout=60, step=1,
              what=f"link {link} to {victim} back")
-    assert pids & lab.host_pids(host), f"{victim} was fenced"
+    assert pids & cgroups.host_pids(host), f"{victim} was fenced"
     assert ring_id(watcher) == ring
 
 
@@ -239,7 +239,7 @@ def test_upload_cut_by_failover_never_leaves_wrong_data_active(conn, internal_vi
     t = threading.Thread(target=upload)
     t.start()
     time.sleep(0.7)
-    lab.power_off(lab.host_by_name(holder))
+    power.power_off(config.host_by_name(holder))
     t.join(timeout=60)
     try:
         first = conn.image.get_image(image.id)

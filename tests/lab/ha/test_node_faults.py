@@ -22,7 +22,7 @@ from typing import Callable
 import pytest
 
 from ansible_collections.glance_ha.ha.plugins.module_utils import events as events_mod
-from glance_ha_lab import lab, labclient
+from glance_ha_lab import config, labclient, network, power, shell
 from ansible_collections.glance_ha.ha.plugins.module_utils import status
 from glance_ha_lab.vipclient import VipClient
 
@@ -190,7 +190,7 @@ def failure_on(host: str, via: str) -> str:
 def on_node(host: str, command: str) -> str:
     """A command on a lab host without ssh (nsenter): a fault may break the host's sshd (libfaketime
     does, in sshd's sandbox) or its links."""
-    r = lab.in_host(lab.host_by_name(host), command)
+    r = power.in_host(config.host_by_name(host), command)
     if r.returncode != 0:
         raise RuntimeError(f"{host}: {command!r} failed ({r.returncode}): {r.stderr.strip()}")
     return r.stdout
@@ -307,12 +307,12 @@ def test_a_fixed_node_returns_by_itself_after_failure_timeout(clients, inventory
 # a node's links
 
 def switch(cmd: str) -> None:
-    lab.run(["ip", "netns", "exec", lab.switch_netns(), "sh", "-c", cmd])
+    shell.run(["ip", "netns", "exec", network.switch_netns(), "sh", "-c", cmd])
 
 
 def block_gateway(host: str, gateway: str, blocked: bool) -> None:
     """The node's packets to its default gateway are lost (a dead router port, a bad ARP entry)."""
-    address = lab.host_by_name(host).internal
+    address = config.host_by_name(host).internal
     if blocked:
         switch(f"nft add table inet {SWITCH_NFT_TABLE} && "
                f"nft add chain inet {SWITCH_NFT_TABLE} input '{{ type filter hook input priority 0; }}' && "
@@ -336,7 +336,7 @@ def test_lost_link_moves_only_the_vips_that_need_it(case, clients, vips, invento
     target = before[vip_of_target][0]
     healthy = [h for h in GLANCE_HOSTS if h != target]
     gateway = inventory_vars["glance_ha_internal_gateway"]
-    inject: Callable[[bool], None] = ((lambda cut: lab.cut_link(lab.host_by_name(target), up=not cut, nets=("public",)))
+    inject: Callable[[bool], None] = ((lambda cut: network.cut_link(config.host_by_name(target), up=not cut, nets=("public",)))
                                       if case == "public-link-cut"
                                       else (lambda cut: block_gateway(target, gateway, cut)))
     watch = CloneWatch(via=healthy[0])
