@@ -46,10 +46,9 @@ from typing import Protocol
 
 from glance_ha_lab import cgroups, config, network, power, shell
 
-# The first usable addresses of the internal network are the lab's infrastructure, not hosts:
-# .1 its gateway (glance_ha_internal_gateway in inventory/lab), .2 this BMC.
-BMC_ADDRESS = str(config.INTERNAL_NET.network_address + 2)
-BMC_PORT = 6230  # 623 is IPMI's; this is not IPMI
+# Where the BMC listens: lab_bmc_address and lab_bmc_port of the lab inventory (the fence device
+# reads them too). 6230: 623 is IPMI's; this is not IPMI.
+BMC_ADDRESS, BMC_PORT = config.bmc_endpoint()
 BMC_MAC = network.fixed_mac(BMC_ADDRESS)
 SWITCH_PORT = "bmc-i"  # the BMC's end on br-int, in the switch namespace
 ACTIONS = ("on", "off", "reboot", "status", "list")

@@ -148,6 +148,19 @@ def gateways(hosts: list[Host] | None = None, group_vars: Path = ALL_VARS) -> di
     return found
 
 
+def bmc_endpoint(group_vars: Path = ALL_VARS) -> tuple[str, int]:
+    """The lab BMC's (address, port): lab_bmc_address and lab_bmc_port of the lab inventory, the
+    one source (the fence device's ip and ipport read the same variables)."""
+    data = (yaml.safe_load(group_vars.read_text()) or {}) if group_vars.exists() else {}
+    address, port = data.get("lab_bmc_address"), data.get("lab_bmc_port")
+    if not address or not _host_address_in(str(address), INTERNAL_NET):
+        raise LabError(f"{group_vars}: lab_bmc_address {address!r} is not a host address of the internal "
+                       f"network {INTERNAL_NET}: set it to one no host uses (e.g. {INTERNAL_NET.network_address + 2})")
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise LabError(f"{group_vars}: lab_bmc_port {port!r} is not a TCP port: set it to e.g. 6230")
+    return str(address), port
+
+
 def host_by_name(name: str) -> Host:
     for h in load_hosts():
         if h.name == name:

@@ -113,6 +113,31 @@ def test_bmc_address_is_on_the_internal_network_and_no_hosts():
     assert bmc.BMC_MAC == "02:00:c6:33:64:02"
 
 
+def test_the_fence_device_points_at_the_bmc_from_the_one_definition():
+    """inventory/lab's fence device reads lab_bmc_address/lab_bmc_port, as the BMC does."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    out = subprocess.run([str(Path(sys.executable).parent / "ansible-inventory"), "-i",
+                          str(config.REPO / "inventory" / "lab"), "--host", "glance1"],
+                         capture_output=True, text=True, check=True).stdout
+    device = json.loads(out)["ha_resources_fence_devices"][0]["params"]
+    assert (device["ip"], device["ipport"]) == ("{{ lab_bmc_address }}", "{{ lab_bmc_port }}")
+    assert config.bmc_endpoint() == (bmc.BMC_ADDRESS, bmc.BMC_PORT) == ("198.51.100.2", 6230)
+
+
+@pytest.mark.parametrize("text, named", [
+    ("lab_bmc_address: 203.0.113.2\nlab_bmc_port: 6230\n", "lab_bmc_address"),
+    ("lab_bmc_address: 198.51.100.2\nlab_bmc_port: zero\n", "lab_bmc_port"),
+    ("lab_bmc_port: 6230\n", "lab_bmc_address"),
+])
+def test_a_bad_bmc_endpoint_is_named(tmp_path, text, named):
+    (tmp_path / "all.yml").write_text(text)
+    with pytest.raises(config.LabError, match=named):
+        config.bmc_endpoint(tmp_path / "all.yml")
+
+
 def test_agent_and_bmc_agree_on_the_port():
     agent = (config.REPO / "lab" / "glance_ha_lab" / "fence_lab").read_text()
     assert f'DEFAULT_PORT = "{bmc.BMC_PORT}"' in agent
