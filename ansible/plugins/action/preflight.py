@@ -131,7 +131,7 @@ class ActionModule(ActionBase):
                     found = preflight.check_host(
                         host, role, values, {n for n in role.options if n in raw},
                         unresolved=unresolved, groups=groups, play_hosts=hosts, flagged=flagged)
-                    problems += found or self._ansible_spec(host, role, values, unresolved)
+                    problems += found or self._ansible_spec(host, role, values, unresolved, raw, flagged)
                 prefixes = [p for p, r in preflight.ROLE_PREFIXES.items()
                             if r in {role.name for role in group_roles}]
                 problems += preflight.check_unknown(host, {k: v for k, v in raw.items()
@@ -140,7 +140,7 @@ class ActionModule(ActionBase):
         return problems
 
     @staticmethod
-    def _ansible_spec(host, role, values, unresolved):
+    def _ansible_spec(host, role, values, unresolved, raw, flagged):
         """What Ansible's own argument spec check (the one each role runs when it starts) says of
         the values preflight passed: a safety net, so that no role stops on its spec later."""
         from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -152,6 +152,8 @@ class ActionModule(ActionBase):
             message = str(getattr(error, "msg", error))
             names = [n for n in role.options if n in message] or ["?"]
             name = max(names, key=len)
+            if name not in raw and preflight.derived_from(role, name, flagged):
+                continue  # reported once, as the inventory-wide variable it is made from
             secret = role.options.get(name, {}).get("no_log") or any(
                 o.get("no_log") for o in (role.options.get(name, {}).get("options") or {}).values())
             shown = preflight.SECRET if secret else repr(values.get(name))

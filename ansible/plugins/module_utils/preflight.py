@@ -496,12 +496,8 @@ def _convert(value: Any, kind: str) -> tuple[bool, Any]:
     a string for a list or a dict, a boolean for an integer or a string."""
     if kind in ("raw", None):
         return True, value
-    if kind in ("str", "path"):
-        if isinstance(value, str):
-            return True, str(value)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return True, str(value)
-        return False, value
+    if kind in ("str", "path"):  # as Ansible's role spec check: no conversion (a number is refused)
+        return isinstance(value, str), str(value) if isinstance(value, str) else value
     if kind == "int":
         if isinstance(value, bool):
             return False, value
@@ -574,6 +570,8 @@ def validate(path: str, value: Any, option: dict, problems: list[tuple[str, str,
     ok, converted = _convert(value, kind)
     if not ok:
         hint = ""
+        if kind in ("str", "path") and isinstance(value, (int, float)) and not isinstance(value, bool):
+            hint = f" (quote it: '{value}')"
         if kind in ("list", "dict") and isinstance(value, str):
             hint = (" (YAML [a, b] or one '- item' per line)" if kind == "list" else
                     " (YAML {key: value} or one 'key: value' per line)")
@@ -623,6 +621,14 @@ def validate(path: str, value: Any, option: dict, problems: list[tuple[str, str,
     return True, converted
 
 
+def derived_from(role: Role, name: str, flagged: Any) -> bool:
+    """Whether the role default of name is made from an inventory-wide variable that check()
+    reported (its problem is that variable's, reported once, not again on every host)."""
+    default = role.defaults.get(name)
+    used = set(re.findall(r"\bglance_ha_\w+", str(default))) if templated(default) else set()
+    return bool(used & set(flagged))
+
+
 class _Host:
     """One host's resolved values of one role, and the problems found in them."""
 
@@ -648,12 +654,7 @@ class _Host:
         return _show(self.ok.get(name, self.raw.get(name)) if value is None else value, option)
 
     def derived_from_flagged(self, name: str) -> bool:
-        """A default made from an inventory-wide variable that check() already reported."""
-        if name in self.set_names:
-            return False
-        default = self.role.defaults.get(name)
-        used = set(re.findall(r"\bglance_ha_\w+", str(default))) if templated(default) else set()
-        return bool(used & self.flagged)
+        return name not in self.set_names and derived_from(self.role, name, self.flagged)
 
     def add(self, path: str, what: str, fix: str, removable: bool = True, note: bool = True) -> None:
         name = re.split(r"[\[.]", path, maxsplit=1)[0]
