@@ -108,10 +108,12 @@ class ActionModule(ActionBase):
         for group, group_roles in by_group.items():
             # the roles of one play see each other's defaults (cluster_dc_deadtime reads
             # ha_resources_dc_deadtime), and their internal vars
+            # and those of the roles they depend on (the names role's constants)
+            deps = [roles[d] for role in group_roles for d in role.dependencies if d in roles]
             shared = {}
-            for role in group_roles:
+            for role in deps + group_roles:
                 shared.update(role.defaults)
-            for role in group_roles:
+            for role in deps + group_roles:
                 shared.update(role.vars)
             hosts = list(groups.get(group) or [])
             for host in hosts:

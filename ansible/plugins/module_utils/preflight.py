@@ -412,6 +412,7 @@ class Role:
     options: dict = field(default_factory=dict)   # meta/argument_specs.yml, entry point main
     defaults: dict = field(default_factory=dict)  # defaults/main.yml
     vars: dict = field(default_factory=dict)      # vars/main.yml (internal __role_ variables)
+    dependencies: list = field(default_factory=list)  # meta/main.yml's roles, short names (names)
 
 
 def load_roles(roles_dir: Any) -> dict[str, Role]:
@@ -431,8 +432,10 @@ def load_roles(roles_dir: Any) -> dict[str, Role]:
 
         options = (read("meta", "argument_specs.yml").get("argument_specs") or {}).get(
             "main", {}).get("options") or {}
+        deps = [(d.get("role") if isinstance(d, dict) else d) for d in
+                read("meta", "main.yml").get("dependencies") or []]
         roles[path.name] = Role(path.name, options, read("defaults", "main.yml"),
-                                read("vars", "main.yml"))
+                                read("vars", "main.yml"), [str(d).rsplit(".", 1)[-1] for d in deps if d])
     return roles
 
 
