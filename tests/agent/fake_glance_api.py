@@ -31,7 +31,7 @@ import socket
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 def read_tokens(path):
@@ -104,7 +104,7 @@ class KeystoneHandler(http.server.BaseHTTPRequestHandler):
         token = uuid.uuid4().hex
         with open(self.settings["tokens_file"], "a") as handle:
             handle.write(token + "\n")
-        expires = datetime.now(timezone.utc) + timedelta(seconds=self.settings["expires_in"])
+        expires = datetime.now(UTC) + timedelta(seconds=self.settings["expires_in"])
         body = json.dumps({"token": {"expires_at": expires.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}})
         self.send_response(201)
         self.send_header("X-Subject-Token", token)

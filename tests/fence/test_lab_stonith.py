@@ -107,7 +107,7 @@ def cluster(request):
     wait_for(lambda: device_started(device), timeout=60, step=1, what=f"{device} started")
     # every node knows a device that can fence the victim
     for name in NAMES:
-        wait_for(lambda: device in ssh(name, f"stonith_admin --list {VICTIM}", check=False).stdout,
+        wait_for(lambda name=name: device in ssh(name, f"stonith_admin --list {VICTIM}", check=False).stdout,
                  timeout=60, step=1, what=f"{name}: {device} registered for {VICTIM}")
     return device
 

@@ -8,15 +8,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from ansible_run import INVENTORIES, ROOT, VAULT_PLACEHOLDERS, render, render_all, run_playbook
-
 from ansible_collections.glance_ha.ha.plugins.modules import cib as glance_ha_cib
+from ansible_run import INVENTORIES, ROOT, VAULT_PLACEHOLDERS, render, render_all, run_playbook
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +44,7 @@ def lab_secret(rendered_dir: Path, name: str) -> str:
 
 def test_every_template_is_rendered_and_opens_with_ansible_managed(rendered):
     seen = set()
-    for inventory, out in rendered.items():
+    for out in rendered.values():
         for path in out.glob("*/*"):
             seen.add(path.name + ".j2")
             assert path.read_text().startswith("# Managed by glance-ha (Ansible)"), path
@@ -362,7 +360,7 @@ def test_cib_loads_verifies_and_is_idempotent(rendered, inventory, tmp_path):
     monitor = prim.find("operations/op[@name='monitor']")
     assert monitor.get("interval") == "5s" and monitor.get("timeout") == "20s"
     assert monitor.find("instance_attributes/nvpair[@name='OCF_CHECK_LEVEL']").get("value") == "10"
-    for vip_id, ip in zip(("p_vip_internal", "p_vip_public"), VIPS[inventory]):
+    for vip_id, ip in zip(("p_vip_internal", "p_vip_public"), VIPS[inventory], strict=True):
         vip = conf.find(f"resources/primitive[@id='{vip_id}']")
         assert (vip.get("provider"), vip.get("type")) == ("openstack", "glance-vip")
         assert vip.find("instance_attributes/nvpair[@name='ip']").get("value") == ip

@@ -142,7 +142,8 @@ def probe(url: str, timeout: float = 5) -> str:
 def build(cluster: dict | None, endpoints: list[dict], audit_report: dict | None, vip_addresses: dict,
           events: list[dict] | None = None) -> dict:
     """events: the recent cluster events (glance_ha.events.merge_events of the nodes' logs)."""
-    cluster = cluster or {"nodes": [], "quorum": False, "vips": {}, "instances": {}, "failures": ["no glance host answered crm_mon"]}
+    cluster = cluster or {"nodes": [], "quorum": False, "vips": {}, "instances": {},
+                          "failures": ["no glance host answered crm_mon"]}
     links_down = any(inst.get("links_down") for inst in cluster["instances"].values())
     healthy = (cluster["quorum"] and all(cluster["vips"].get(v) for v in vip_addresses)
                and all(e["answer"] in ("200", "300") for e in endpoints)

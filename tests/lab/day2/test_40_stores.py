@@ -83,7 +83,8 @@ def test_copy_to_all_stores_delete_one_copy_and_include_stores_agrees_with_the_a
     glance.req("DELETE", f"/v2/stores/fast/{image_id}")
     image = glance.get(image_id)
     assert stores_of(image) == {"shared", "bulk"}
-    assert on("glance3", f"ls /var/lib/glance/fast/{image_id} 2>&1 || true").strip().endswith("No such file or directory")
+    listing = on("glance3", f"ls /var/lib/glance/fast/{image_id} 2>&1 || true")
+    assert listing.strip().endswith("No such file or directory")
 
     env = dict(os.environ, OS_AUTH_URL=labclient.KEYSTONE_URL, OS_USERNAME="admin",
                OS_PASSWORD=labclient.admin_password(), OS_PROJECT_NAME="admin",

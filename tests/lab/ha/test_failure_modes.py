@@ -267,11 +267,11 @@ def test_rolling_restart_is_never_down_longer_than_one_vip_move(client_factory, 
     t0 = time.monotonic()
     for host in GLANCE_HOSTS:
         labclient.on_host(host, f"crm node standby {host}")
-        wait_for(lambda: host not in labclient.cluster_state().clone_nodes(),
+        wait_for(lambda host=host: host not in labclient.cluster_state().clone_nodes(),
                  timeout=60, step=0.5, what=f"glance-api stopped on {host}")
         labclient.on_host(host, f"crm node online {host}")
         try:
-            wait_for(lambda: host in labclient.cluster_state().clone_nodes(),
+            wait_for(lambda host=host: host in labclient.cluster_state().clone_nodes(),
                      timeout=60, step=0.5, what=f"glance-api running again on {host}")
         except AssertionError:
             print(cluster_report())
