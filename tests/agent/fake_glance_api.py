@@ -43,7 +43,7 @@ def read_tokens(path):
 
 
 class GlanceHandler(http.server.BaseHTTPRequestHandler):
-    settings = {}
+    settings: dict = {}
 
     def log_message(self, fmt, *args):
         sys.stdout.write("fake glance-api %d: %s\n" % (os.getpid(), fmt % args))
@@ -78,7 +78,7 @@ class GlanceHandler(http.server.BaseHTTPRequestHandler):
 
 
 class KeystoneHandler(http.server.BaseHTTPRequestHandler):
-    settings = {}
+    settings: dict = {}
 
     def log_message(self, fmt, *args):
         sys.stdout.write("fake keystone: %s\n" % (fmt % args))
@@ -115,7 +115,7 @@ class KeystoneHandler(http.server.BaseHTTPRequestHandler):
 
 
 class ClockHandler(http.server.BaseHTTPRequestHandler):
-    settings = {}
+    settings: dict = {}
 
     def log_message(self, fmt, *args):
         with open(self.settings["requests_file"], "a") as handle:

@@ -735,7 +735,7 @@ def test_two_instances_per_node_are_refused(ra):
 # code and a reason naming the thing and the fix, spawns nothing, and every probe of the node
 # says OCF_NOT_RUNNING.
 
-NODE_PROBLEMS = {}
+NODE_PROBLEMS: dict[str, tuple] = {}
 
 
 def node_problem(code, *words, validate=None):

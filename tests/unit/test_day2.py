@@ -20,6 +20,7 @@ from glance_ha_lab import config
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("glance_ha_store_audit",
                                               ROOT / "ansible/plugins/modules/store_audit.py")
+assert spec is not None and spec.loader is not None
 store_audit = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(store_audit)
 

@@ -33,7 +33,7 @@ VIPS = {"lab": ("198.51.100.100", "203.0.113.100"), "production": ("10.20.0.100"
 
 def ini(path: Path) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None, strict=True)
-    parser.optionxform = str
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
     parser.read_string(path.read_text())
     return parser
 
@@ -320,6 +320,7 @@ def cib_with_nodes(tmp_path: Path, names) -> Path:
                                   check=True).stdout)
     root = ET.parse(cib).getroot()
     nodes = root.find("configuration/nodes")
+    assert nodes is not None
     for index, name in enumerate(names, 1):
         ET.SubElement(nodes, "node", {"id": str(index), "uname": name})
     ET.ElementTree(root).write(cib)
@@ -425,6 +426,7 @@ def check_alert(conf: ET.Element, attributes: list[str]):
     meta = {nv.get("name"): nv.get("value") for nv in alert.iterfind("meta_attributes/nvpair")}
     assert meta == {"timeout": "20s"}
     select = alert.find("select")
+    assert select is not None
     assert [c.tag for c in select] == ["select_nodes", "select_fencing", "select_resources"] + (
         ["select_attributes"] if attributes else [])
     assert [a.get("name") for a in select.iterfind("select_attributes/attribute")] == attributes

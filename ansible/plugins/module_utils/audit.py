@@ -84,7 +84,7 @@ def build_report(files: list[dict], hosts: list[str], results: dict[str, dict]) 
 
     `results` maps host -> the module's result (`cells`, `api`), or a result marked
     `unreachable`/`failed`, or nothing (the host was not reached): those columns are offline."""
-    columns = {}
+    columns: dict[str, dict] = {}
     for host in hosts:
         r = results.get(host) or {}
         if r.get("unreachable") or r.get("failed") or "cells" not in r:

@@ -27,14 +27,15 @@ def parse_crm_mon(xml: str, settings: dict | None = None) -> dict:
     link_attributes (ping attributes: 0 is a lost link), failure_timeout."""
     settings = settings or {}
     root = ET.fromstring(xml)
-    nodes = []
-    for n in root.findall("nodes/node"):
-        state = ("offline" if n.get("online") != "true" else "standby" if n.get("standby") == "true"
-                 else "maintenance" if n.get("maintenance") == "true" else "online")
-        nodes.append({"name": n.get("name"), "state": state, "dc": n.get("is_dc") == "true"})
+    nodes: list[dict] = []
+    for el in root.findall("nodes/node"):
+        state = ("offline" if el.get("online") != "true" else "standby" if el.get("standby") == "true"
+                 else "maintenance" if el.get("maintenance") == "true" else "online")
+        nodes.append({"name": el.get("name"), "state": state, "dc": el.get("is_dc") == "true"})
     dc = root.find("summary/current_dc")
     quorum = dc is not None and dc.get("with_quorum") == "true"
-    vips, instances = {}, {}
+    vips: dict[str, list] = {}
+    instances: dict[str | None, dict] = {}  # node name -> its instance
     glance_ids, clone = set(), ""
     for parent in root.iter():
         for r in parent.findall("resource"):
@@ -78,7 +79,7 @@ def parse_crm_mon(xml: str, settings: dict | None = None) -> dict:
 
 def parse_failure(f: ET.Element) -> dict:
     """A crm_mon failure: its resource, node, one-line description and the agent's exit reason."""
-    op_key = f.get("op_key") or f.get("id", "")
+    op_key = f.get("op_key") or f.get("id") or ""
     if "_last_failure_" in op_key:  # crm_mon names a failure by its record's id when it lacks a key
         rsc, task = op_key.split("_last_failure_")[0], ""
     elif op_key.count("_") >= 2:  # RSC_TASK_INTERVAL

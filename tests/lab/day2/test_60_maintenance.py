@@ -19,7 +19,9 @@ def fail_counts() -> dict[str, str]:
     out = {}
     for host in GLANCE_HOSTS:
         r = on(host, f"crm_failcount --query --resource {names.GLANCE_PRIMITIVE} --node {host}")
-        out[host] = re.search(r"value=(\S+)", r).group(1)
+        value = re.search(r"value=(\S+)", r)
+        assert value, r
+        out[host] = value.group(1)
     return out
 
 
