@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 from glance_ha_lab import labclient
 from glance_ha_lab.labclient import wait_for
-from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 REPO = Path(__file__).resolve().parents[3]
 GLANCE_HA = str(REPO / ".venv/bin/glance-ha")

@@ -8,10 +8,10 @@ import hashlib
 import os
 import subprocess
 
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 from glance_ha_lab import labclient
 
 from .conftest import REPO, audit, glance_api_nodes, on, wait_for
-from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 DATA = labclient.generated_image(size=128 << 10, seed=b"stores")
 GLANCE_HOSTS = ["glance1", "glance2", "glance3"]

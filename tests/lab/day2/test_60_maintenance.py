@@ -7,10 +7,10 @@ import hashlib
 import re
 import time
 
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 from glance_ha_lab import labclient, vipclient
 
 from .conftest import glance_api_nodes, glance_ha, on
-from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 GLANCE_HOSTS = ["glance1", "glance2", "glance3"]
 

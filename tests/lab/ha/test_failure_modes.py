@@ -7,11 +7,10 @@ import time
 
 import pytest
 
-from ansible_collections.glance_ha.ha.plugins.module_utils import events
+from ansible_collections.glance_ha.ha.plugins.module_utils import events, names
 from glance_ha_lab import cgroups, config, labclient, network, power
 
 from .conftest import GLANCE_HOSTS, VipWatch, cluster_report, holder_of, sha256, vip_holders_by_namespace, wait_for
-from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 
 def report(name: str, rep) -> None:
