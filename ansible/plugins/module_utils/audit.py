@@ -1,6 +1,6 @@
 """Image availability audit: for every image copy in a file store and every glance host, a state.
 
-The pieces, used by ansible/audit.yml (through two action plugins) and by `glance-ha audit`:
+The pieces, used by ansible/playbooks/audit.yml (through two action plugins) and by `glance-ha audit`:
 
 - `list_images()` asks Glance, through the VIP, for every image (admin token from Keystone);
 - `copies()` turns them into the files each host should have: one per image and store (the

@@ -3,9 +3,9 @@ monitor result (or why the node is kept out of it), the node attributes that kee
 the image endpoints, the audit's summary line and the recent cluster events.
 
 `parse_crm_mon()` reads `crm_mon -1 --output-as=xml --include=all` (pure: unit-tested);
-`build()` adds the endpoints, the audit and the events (ansible/status.yml gathers them through
+`build()` adds the endpoints, the audit and the events (ansible/playbooks/status.yml gathers them through
 the `glance_ha.ha.status_report` action plugin; the events come from every node's events log,
-glance_ha.events); `render()` prints it for people.
+module_utils/events.py); `render()` prints it for people.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ VIP_AGENT_TYPES = ("glance-vip", "IPaddr2")
 
 
 def parse_crm_mon(xml: str, settings: dict | None = None) -> dict:
-    """settings (the ha_resources role's, from ansible/status.yml): drain_attribute,
+    """settings (the ha_resources role's, from ansible/playbooks/status.yml): drain_attribute,
     link_attributes (ping attributes: 0 is a lost link), failure_timeout."""
     settings = settings or {}
     root = ET.fromstring(xml)
@@ -142,7 +142,7 @@ def probe(url: str, timeout: float = 5) -> str:
 
 def build(cluster: dict | None, endpoints: list[dict], audit_report: dict | None, vip_addresses: dict,
           events: list[dict] | None = None) -> dict:
-    """events: the recent cluster events (glance_ha.events.merge_events of the nodes' logs)."""
+    """events: the recent cluster events (events.merge_events of the nodes' logs)."""
     cluster = cluster or {"nodes": [], "quorum": False, "vips": {}, "instances": {},
                           "failures": ["no glance host answered crm_mon"]}
     links_down = any(inst.get("links_down") for inst in cluster["instances"].values())

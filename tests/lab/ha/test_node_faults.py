@@ -164,7 +164,7 @@ def crm_mon_xml(via: str) -> str:
 
 @pytest.fixture(scope="module")
 def status_settings(inventory_vars) -> dict:
-    """What ansible/status.yml hands the report from the ha_resources role (status_facts.yml)."""
+    """What ansible/playbooks/status.yml hands the report from the ha_resources role (status_facts.yml)."""
     return {"drain_attribute": names.DRAIN_ATTRIBUTE, "failure_timeout": "120s",
             "link_attributes": [f"ping-{c['name']}" for c in inventory_vars["ha_resources_ping_checks"]]}
 
