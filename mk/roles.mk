@@ -1,6 +1,7 @@
 # Roles, templates and inventories (included by the Makefile).
 #   make lint              ansible-lint, production profile, on the collection (ansible/) and the
-#                          lab's playbook and role (lab/) (`make unit` runs it too: tests/unit/test_lint.py)
+#                          lab's playbook and role (lab/) (`make unit` runs it too: tests/unit/test_lint.py);
+#                          also ruff, mypy and shellcheck (mk/health.mk)
 #   make collection        the collection's tarball, build/glance_ha-ha-VERSION.tar.gz
 #   make lab-deploy-check  site.yml --check --diff against the converged lab (must show no change)
 ANSIBLE_LINT := $(CURDIR)/$(VENV)/bin/ansible-lint

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes each role's README.md from its meta/argument_specs.yml (one heading per variable) and
-the hand-written <role>/meta/README.intro.md (the collection's roles in ansible/roles, the lab's in lab/roles) (purpose, requirements, limitations,
-example). `--check` exits 1 when a README is stale (tests/unit/test_role_docs.py runs it).
+the hand-written <role>/meta/README.intro.md (purpose, requirements, limitations, example); the
+collection's roles are in ansible/roles, the lab's in lab/roles. `--check` exits 1 when a README
+is stale (tests/unit/test_role_docs.py runs it).
 """
 
 from __future__ import annotations

@@ -358,10 +358,9 @@ def start(timeout: float = 15.0) -> None:
         return
     ensure_bmc_network()
     pid_path().unlink(missing_ok=True)
-    logf = open(log_path(), "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "glance_ha_lab.bmc", "serve"], cwd=config.REPO,
-                            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True)
-    logf.close()
+    with open(log_path(), "ab") as logf:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "glance_ha_lab.bmc", "serve"], cwd=config.REPO,
+                                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True)
     deadline = time.monotonic() + timeout
     while running_pid() != proc.pid:  # serve writes the pid file once it listens
         if proc.poll() is not None or time.monotonic() > deadline:

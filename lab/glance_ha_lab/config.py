@@ -19,10 +19,10 @@ REPO = Path(__file__).resolve().parents[2]  # lab/glance_ha_lab/ -> the reposito
 INVENTORY = REPO / "inventory" / "lab" / "hosts.yml"
 PREFIX = os.environ.get("GLANCE_HA_LAB_PREFIX", "gha")
 LAB_DIR = Path(os.environ.get("GLANCE_HA_LAB_DIR", "/var/lib/glance-ha-lab"))
-INTERNAL_NET = ipaddress.ip_network("198.51.100.0/24")
-PUBLIC_NET = ipaddress.ip_network("203.0.113.0/24")
+INTERNAL_NET = ipaddress.IPv4Network("198.51.100.0/24")
+PUBLIC_NET = ipaddress.IPv4Network("203.0.113.0/24")
 # corosync's second link (knet link 1) has a network of its own, as a dedicated cluster network
-CLUSTER_NET = ipaddress.ip_network("198.18.0.0/24")
+CLUSTER_NET = ipaddress.IPv4Network("198.18.0.0/24")
 ALL_VARS = REPO / "inventory" / "lab" / "group_vars" / "all.yml"
 GLANCE_VARS = REPO / "inventory" / "lab" / "group_vars" / "glance.yml"
 DEFAULT_STORE_PATH = "/var/lib/glance/images"
@@ -85,7 +85,7 @@ class Host:
 
     def links(self) -> list[tuple[LabNet, str]]:
         """The lab networks the host is on, each with its address there."""
-        return [(net, self.address(net)) for net in LAB_NETS if self.address(net)]
+        return [(net, address) for net in LAB_NETS if (address := self.address(net))]
 
 
 def load_hosts() -> list[Host]:
@@ -109,10 +109,11 @@ def load_hosts() -> list[Host]:
             raise LabError(f"{INVENTORY}: host {name} has no ansible_host; give it an address in {INTERNAL_NET}")
         addresses = {net.name: str(v[net.address_var]) if v.get(net.address_var) else None for net in LAB_NETS}
         for net in LAB_NETS:
-            if addresses[net.name] and not _host_address_in(addresses[net.name], net.net):
-                raise LabError(f"{INVENTORY}: {net.address_var} {addresses[net.name]} of {name} is not a "
+            address = addresses[net.name]
+            if address and not _host_address_in(address, net.net):
+                raise LabError(f"{INVENTORY}: {net.address_var} {address} of {name} is not a "
                                f"host address in the lab's {net.name} network {net.net}: give it one there")
-        hosts.append(Host(name, addresses["internal"], addresses["public"], tuple(entry["groups"]),
+        hosts.append(Host(name, str(v["ansible_host"]), addresses["public"], tuple(entry["groups"]),
                           addresses["cluster"]))
     order = {"controller": 0}
     return sorted(hosts, key=lambda h: (order.get(h.name, 1), h.name))

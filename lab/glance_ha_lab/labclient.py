@@ -17,8 +17,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 from ansible_collections.glance_ha.ha.plugins.module_utils.status import VIP_AGENT_TYPES
-
 from glance_ha_lab import config, network
 
 KEYSTONE_URL = "http://198.51.100.10:5000/v3"
@@ -105,7 +105,7 @@ def cluster_state(via: str | None = None) -> ClusterState:
     state = ClusterState()
     root = ET.fromstring(mon)
     for n in root.findall("nodes/node"):
-        (state.nodes_online if n.get("online") == "true" else state.nodes_offline).append(n.get("name"))
+        (state.nodes_online if n.get("online") == "true" else state.nodes_offline).append(n.get("name", ""))
     summary = root.find("summary/current_dc")
     state.quorum = summary is not None and summary.get("with_quorum") == "true"
     state.dc = summary.get("name", "") if summary is not None and summary.get("present") == "true" else ""
@@ -113,18 +113,18 @@ def cluster_state(via: str | None = None) -> ClusterState:
         rid = r.get("id", "").split(":")[0]
         state.agents[rid] = r.get("resource_agent", "")
         if r.get("role") in ("Started", "Promoted", "Unpromoted") and r.get("active") == "true":
-            state.active.setdefault(rid, []).extend(n.get("name") for n in r.findall("node"))
+            state.active.setdefault(rid, []).extend(n.get("name", "") for n in r.findall("node"))
         if r.get("failed") == "true":
-            state.failed.append(r.get("id"))
+            state.failed.append(r.get("id", ""))
     for prim in ET.fromstring(cib).iter("primitive"):
         if prim.get("type") in VIP_AGENT_TYPES:
             for nv in prim.iter("nvpair"):
                 if nv.get("name") == "ip":
-                    state.vips[prim.get("id")] = nv.get("value")
+                    state.vips[prim.get("id", "")] = nv.get("value", "")
     return state
 
 
-def healthcheck(address: str, port: int = 9292, timeout: float = 3) -> int:
+def healthcheck(address: str, port: int = names.GLANCE_API_PORT, timeout: float = 3) -> int:
     with urllib.request.urlopen(f"http://{address}:{port}/healthcheck", timeout=timeout) as r:
         return r.status
 

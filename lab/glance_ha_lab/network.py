@@ -181,7 +181,8 @@ def machine_netns() -> str:
     for p in Path("/run/netns").glob("*") if Path("/run/netns").is_dir() else []:
         # another lab's handle on this same machine namespace is fine; a lab host's is not
         if p.stat().st_ino == mine and not p.name.endswith("-machine"):
-            raise LabError(f"this command runs inside network namespace {p.name}: run `lab up` once from the machine's own namespace")
+            raise LabError(f"this command runs inside network namespace {p.name}: "
+                           "run `lab up` once from the machine's own namespace")
     Path("/run/netns").mkdir(exist_ok=True)
     run(["ip", "netns", "attach", name, str(os.getpid())])
     return name

@@ -76,10 +76,9 @@ def power_on(host: Host) -> None:
     joins = " ".join(f"echo $$ > {d}/cgroup.procs;" for d in cgroup_dirs(host))
     loop = ('while :; do "$@"; rc=$?; [ "$rc" -eq 133 ] || exit "$rc"; '
             'echo "launcher: the host rebooted, booting it again"; done')
-    logf = open(host.state / "console.log", "ab")
-    subprocess.Popen(["sh", "-c", f"{joins} {loop}", "launcher"] + nspawn,
-                     stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True)
-    logf.close()
+    with open(host.state / "console.log", "ab") as logf:  # the launcher keeps its own copy
+        subprocess.Popen(["sh", "-c", f"{joins} {loop}", "launcher"] + nspawn,
+                         stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True)
     deadline = time.monotonic() + BOOT_START_TIMEOUT
     while not host_running(host):
         if time.monotonic() > deadline:
@@ -104,8 +103,9 @@ def power_off(host: Host) -> None:
     if host.state.exists():
         (host.state / "powered-off-at").write_text(f"{time.time():.3f}\n")
     freezer = next((d for d in cgroup_dirs(host) if d.parts[-3] == "freezer"), None)
-    frozen = freezer is not None and freezer.exists()
-    if frozen:
+    if freezer is not None and not freezer.exists():
+        freezer = None
+    if freezer is not None:
         (freezer / "freezer.state").write_text("FROZEN")
     try:
         for _ in range(100):
@@ -117,13 +117,13 @@ def power_off(host: Host) -> None:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            if frozen:
+            if freezer is not None:
                 (freezer / "freezer.state").write_text("THAWED")  # killed processes die on thaw
             time.sleep(0.05)
         else:
             raise LabError(f"{host.name}: processes survive SIGKILL: {sorted(host_pids(host))}")
     finally:
-        if frozen:
+        if freezer is not None:
             (freezer / "freezer.state").write_text("THAWED")
     if netns_exists(host.netns):
         run(["ip", "netns", "del", host.netns])

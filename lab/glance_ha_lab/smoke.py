@@ -34,7 +34,8 @@ def main() -> int:
         print(f"endpoint     : {interface:9} {url}")
     print(f"image        : {trip['name']} {trip['id']} {trip['status']}, {trip['size']} bytes via {trip['endpoint']}")
     print(f"round trip   : upload + download {trip_s:.1f} s, sha256 {'match' if ok else 'MISMATCH'} "
-          f"({trip['sha256_back'][:16]}...), glance's sha512 {'match' if trip['os_hash_value'] == trip['sha512_sent'] else 'MISMATCH'}")
+          f"({trip['sha256_back'][:16]}...), glance's sha512 "
+          f"{'match' if trip['os_hash_value'] == trip['sha512_sent'] else 'MISMATCH'}")
     if not ok:
         print("FAILED: the image did not come back intact through the VIP", file=sys.stderr)
         return 1

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import itertools
 import threading
 import time
 from dataclasses import dataclass, field
+
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 
 @dataclass
@@ -54,10 +57,10 @@ class Report:
         if not after:
             return float("inf")
         ends = before[-1:] + after
-        return max((b - a for a, b in zip(ends, ends[1:])), default=0.0)
+        return max((b - a for a, b in itertools.pairwise(ends)), default=0.0)
 
     @classmethod
-    def combine(cls, *reports: "Report") -> "Report":
+    def combine(cls, *reports: Report) -> Report:
         """One report of several clients that ran at the same time (one per kind, say)."""
         if not reports or len({r.fault_at for r in reports}) != 1:
             raise ValueError("combine reports of one fault")
@@ -81,7 +84,7 @@ class VipClient(threading.Thread):
     given); a probe that measures one kind alone is not delayed by an attempt of the other."""
 
     def __init__(self, address: str, token: str, image_id: str | None = None, sha256: str | None = None,
-                 port: int = 9292, timeout: float = 5.0, pause: float = 0.05, retries: int = 1,
+                 port: int = names.GLANCE_API_PORT, timeout: float = 5.0, pause: float = 0.05, retries: int = 1,
                  retry_delay: float = 0.5, connect_timeout: float | None = None,
                  kinds: tuple[str, ...] | None = None):
         super().__init__(daemon=True)

@@ -31,7 +31,7 @@ import socket
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 def read_tokens(path):
@@ -43,7 +43,7 @@ def read_tokens(path):
 
 
 class GlanceHandler(http.server.BaseHTTPRequestHandler):
-    settings = {}
+    settings: dict = {}
 
     def log_message(self, fmt, *args):
         sys.stdout.write("fake glance-api %d: %s\n" % (os.getpid(), fmt % args))
@@ -78,7 +78,7 @@ class GlanceHandler(http.server.BaseHTTPRequestHandler):
 
 
 class KeystoneHandler(http.server.BaseHTTPRequestHandler):
-    settings = {}
+    settings: dict = {}
 
     def log_message(self, fmt, *args):
         sys.stdout.write("fake keystone: %s\n" % (fmt % args))
@@ -104,7 +104,7 @@ class KeystoneHandler(http.server.BaseHTTPRequestHandler):
         token = uuid.uuid4().hex
         with open(self.settings["tokens_file"], "a") as handle:
             handle.write(token + "\n")
-        expires = datetime.now(timezone.utc) + timedelta(seconds=self.settings["expires_in"])
+        expires = datetime.now(UTC) + timedelta(seconds=self.settings["expires_in"])
         body = json.dumps({"token": {"expires_at": expires.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}})
         self.send_response(201)
         self.send_header("X-Subject-Token", token)
@@ -115,7 +115,7 @@ class KeystoneHandler(http.server.BaseHTTPRequestHandler):
 
 
 class ClockHandler(http.server.BaseHTTPRequestHandler):
-    settings = {}
+    settings: dict = {}
 
     def log_message(self, fmt, *args):
         with open(self.settings["requests_file"], "a") as handle:

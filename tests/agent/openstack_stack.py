@@ -85,7 +85,7 @@ class Stack:
         return self
 
     def down(self):
-        for name, proc in reversed(list(self.daemons.items())):
+        for proc in reversed(list(self.daemons.values())):
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGTERM)

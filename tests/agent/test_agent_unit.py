@@ -11,9 +11,19 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import (AGENT, DTD, OCF_ERR_CONFIGURED, OCF_ERR_GENERIC, OCF_ERR_INSTALLED,
-                      OCF_ERR_PERM, OCF_ERR_UNIMPLEMENTED, OCF_NOT_RUNNING, OCF_SUCCESS, free_port,
-                      kill_pids)
+from conftest import (
+    AGENT,
+    DTD,
+    OCF_ERR_CONFIGURED,
+    OCF_ERR_GENERIC,
+    OCF_ERR_INSTALLED,
+    OCF_ERR_PERM,
+    OCF_ERR_UNIMPLEMENTED,
+    OCF_NOT_RUNNING,
+    OCF_SUCCESS,
+    free_port,
+    kill_pids,
+)
 
 # Parameters of openstack-resource-agents' shell ocf/glance-api and their defaults (None: no
 # default there). An existing CIB must keep working when the file is swapped.
@@ -109,7 +119,8 @@ def test_environment_of_glance_api_holds_no_monitor_password(ra):
     ra.params.update(os_username="admin", os_password="topsecret", os_tenant_name="admin",
                      os_auth_url="http://127.0.0.1:1/v3")
     assert ra.run("start").rc == OCF_SUCCESS
-    environ = open("/proc/%d/environ" % ra.pid(), "rb").read()
+    with open("/proc/%d/environ" % ra.pid(), "rb") as handle:
+        environ = handle.read()
     assert b"topsecret" not in environ and b"OCF_RESKEY" not in environ
 
 
@@ -724,7 +735,7 @@ def test_two_instances_per_node_are_refused(ra):
 # code and a reason naming the thing and the fix, spawns nothing, and every probe of the node
 # says OCF_NOT_RUNNING.
 
-NODE_PROBLEMS = {}
+NODE_PROBLEMS: dict[str, tuple] = {}
 
 
 def node_problem(code, *words, validate=None):

@@ -138,6 +138,7 @@ def request_in_flight_when_vip_stops(agent: Path) -> tuple[str, float]:
     assert vip_action(AGENT, "monitor").returncode == 0
     cmd, kw = in_ns(NS_CLIENT, sys.executable, "-c", CLIENT, VIP, str(PORT), "4")
     client = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, **kw)
+    assert client.stdout is not None
     assert client.stdout.readline().strip() == "sent"
     time.sleep(0.3)
     stop = vip_action(agent, "stop")

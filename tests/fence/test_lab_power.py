@@ -12,9 +12,18 @@ import time
 
 import pytest
 
-from fence_helpers import (KEY_FILE_ON_HOSTS, bmc_actions_since, bmc_log_size, install_agent, lab_key_file,
-                           netns_exists,
-                           on_controller_ns, run_agent, ssh, wait_for)
+from fence_helpers import (
+    KEY_FILE_ON_HOSTS,
+    bmc_actions_since,
+    bmc_log_size,
+    install_agent,
+    lab_key_file,
+    netns_exists,
+    on_controller_ns,
+    run_agent,
+    ssh,
+    wait_for,
+)
 from glance_ha_lab import bmc, cgroups, config
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_up")]

@@ -54,7 +54,7 @@ def online(via: str = FENCER) -> list[str]:
     dc = mon.find("summary/current_dc")
     if dc is None or dc.get("present") != "true":
         return []
-    return sorted(n.get("name") for n in mon.iter("node") if n.get("online") == "true")
+    return sorted(n.get("name", "") for n in mon.iter("node") if n.get("online") == "true")
 
 
 def device_started(device: str, via: str = FENCER) -> bool:
@@ -68,7 +68,8 @@ def device_started(device: str, via: str = FENCER) -> bool:
 
 def fence_lab_devices() -> list[str]:
     cib = ET.fromstring(ssh(FENCER, "cibadmin -Q -o resources").stdout)
-    return [p.get("id") for p in cib.iter("primitive") if p.get("class") == "stonith" and p.get("type") == "fence_lab"]
+    return [p.get("id", "") for p in cib.iter("primitive")
+            if p.get("class") == "stonith" and p.get("type") == "fence_lab"]
 
 
 def property_value(name: str) -> str | None:
@@ -107,7 +108,7 @@ def cluster(request):
     wait_for(lambda: device_started(device), timeout=60, step=1, what=f"{device} started")
     # every node knows a device that can fence the victim
     for name in NAMES:
-        wait_for(lambda: device in ssh(name, f"stonith_admin --list {VICTIM}", check=False).stdout,
+        wait_for(lambda name=name: device in ssh(name, f"stonith_admin --list {VICTIM}", check=False).stdout,
                  timeout=60, step=1, what=f"{name}: {device} registered for {VICTIM}")
     return device
 

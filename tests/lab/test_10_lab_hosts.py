@@ -57,7 +57,8 @@ def test_every_host_is_on_its_lab_networks_with_its_fixed_mac():
             # the MAC from ip, not /sys/class/net: a host's sysfs may show another namespace's
             # devices (the controller's did: the machine's own eth0)
             out = labclient.on_host(host.name, f"ip -4 -o addr show dev {net.dev}; "
-                                               f"ip -o link show dev {net.dev} | grep -o 'link/ether [^ ]*' | cut -d' ' -f2")
+                                               f"ip -o link show dev {net.dev} | grep -o 'link/ether [^ ]*'"
+                                               " | cut -d' ' -f2")
             assert f" {addr}/{net.net.prefixlen} " in out, (host.name, net.dev, out)
             assert out.split()[-1] == network.fixed_mac(addr)
     # the controller is not on the cluster network

@@ -10,7 +10,6 @@ import pytest
 from glance_ha_lab import config, labclient
 
 from .conftest import lab_secrets, run_openstack
-from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 GLANCE_HOSTS = [h.name for h in config.load_hosts() if h.is_glance]
 

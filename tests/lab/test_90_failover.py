@@ -9,9 +9,9 @@ import time
 
 import requests
 
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 from glance_ha_lab import config, labclient, power
 from glance_ha_lab.labclient import wait_for
-from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 GLANCE_HOSTS = [h.name for h in config.load_hosts() if h.is_glance]
 

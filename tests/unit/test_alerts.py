@@ -1,5 +1,5 @@
 """The alert agent (alerts/glance-ha-alert) run as Pacemaker runs it: CRM_alert_* in its
-environment, the recipient a file; its lines read back with glance_ha.events."""
+environment, the recipient a file; its lines read back with module_utils/events.py."""
 
 from __future__ import annotations
 

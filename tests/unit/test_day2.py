@@ -20,6 +20,7 @@ from glance_ha_lab import config
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("glance_ha_store_audit",
                                               ROOT / "ansible/plugins/modules/store_audit.py")
+assert spec is not None and spec.loader is not None
 store_audit = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(store_audit)
 
@@ -103,7 +104,8 @@ CRM_MON = """<pacemaker-result><summary><current_dc name="g2" with_quorum="true"
 <node name="g3" online="false"/></nodes>
 <resources><clone id="cl_glance-api"><resource id="p_glance-api" resource_agent="ocf:openstack:glance-api"
  role="Started" active="true" failed="false"><node name="g2"/></resource></clone>
-<resource id="p_vip_internal" resource_agent="ocf:heartbeat:IPaddr2" role="Started" active="true"><node name="g2"/></resource>
+<resource id="p_vip_internal" resource_agent="ocf:heartbeat:IPaddr2" role="Started"
+ active="true"><node name="g2"/></resource>
 <resource id="p_vip_public" resource_agent="ocf:heartbeat:IPaddr2" role="Stopped" active="false"/></resources>
 <node_history><node name="g2"><resource_history id="p_glance-api" fail-count="2">
 <operation_history task="start" rc="0" rc_text="ok"/>
@@ -141,7 +143,8 @@ def check_kept_out(c: dict):
     assert g2["role"] == "Stopped" and g2["fail_count"] == 1000000
     assert g2["kept_out"] == KEPT_OUT_LINE.split("kept out: ", 1)[1]
     assert (g1["drained"], g1["links_down"], g1["vips_avoid"]) == (True, [], ["drained (glance-api-drained=1)"])
-    assert (g3["drained"], g3["links_down"], g3["vips_avoid"]) == (False, ["ping-public"], ["link down (ping-public=0)"])
+    assert (g3["drained"], g3["links_down"], g3["vips_avoid"]) == (False, ["ping-public"],
+                                                                   ["link down (ping-public=0)"])
     assert g1["kept_out"] == g3["kept_out"] == "" and g1["monitor"] == "ok (rc 0)"
 
 
@@ -219,7 +222,7 @@ def test_find_events_is_what_the_fault_suite_asserts_with():
     assert len(events.find_events(text, kind="node", node="glance2")) == 1
     assert events.find_events(text, kind="node", node="glance3") == []
     assert [e["rc"] for e in events.find_events(text, what="start failed", rsc="p_glance-api", rc=4)] == [4]
-    since = dt.datetime(2024, 6, 1, 10, 0, 1, tzinfo=dt.timezone.utc)
+    since = dt.datetime(2024, 6, 1, 10, 0, 1, tzinfo=dt.UTC)
     assert [e["kind"] for e in events.find_events(text, since=since)] == ["resource"]
     assert len(events.find_events(text, since=since.timestamp() - 1)) == 2
     assert len(events.find_events(text, since="2024-06-01T10:00:05Z")) == 1

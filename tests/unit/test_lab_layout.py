@@ -25,14 +25,15 @@ def imported(path: Path, package: str | None = None) -> set[str]:
     """Every module `path` imports, at any depth: an import inside a function counts as much as one
     at the top (a cycle hidden in a function is still a cycle). Relative imports are resolved in
     `package`, or left out when it is None (they cannot leave their own package)."""
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level and package is None:
                 continue
-            base = ".".join(filter(None, [package, node.module])) if node.level else node.module
+            # (level 0 always names its module)
+            base = ".".join(filter(None, [package, node.module])) if node.level else node.module or ""
             # `from pkg import name` may import the module pkg.name: both count
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)

@@ -38,7 +38,8 @@ def test_every_module_an_agent_imports_is_installed_by_a_role(agent):
     installed = set(defaults("ha_resources")["ha_resources_packages"]) | set(defaults("cluster")["cluster_packages"])
     for module in sorted(imported_modules(agent)):
         assert module in DEBIAN_PACKAGE, f"{agent.name} imports {module}: add its Debian package here and to a role"
-        assert DEBIAN_PACKAGE[module] in installed, f"{agent.name} imports {module}, no role installs {DEBIAN_PACKAGE[module]}"
+        assert DEBIAN_PACKAGE[module] in installed, (
+            f"{agent.name} imports {module}, no role installs {DEBIAN_PACKAGE[module]}")
 
 
 def test_the_glance_agent_imports_what_the_list_claims():

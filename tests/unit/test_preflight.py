@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 import yaml
 
-from ansible_run import INVENTORIES, ROOT, VAULT_PLACEHOLDERS, run_playbook
 from ansible_collections.glance_ha.ha.plugins.module_utils import preflight
+from ansible_run import INVENTORIES, ROOT, VAULT_PLACEHOLDERS, run_playbook
 
 PASSWORDS = {name: True for name in preflight.PASSWORD_VARIABLES}
 
@@ -243,14 +242,13 @@ def test_through_ansible_playbook_the_lab_and_production_inventories_pass(tmp_pa
     playbook.write_text(yaml.safe_dump([{
         "name": "Preflight only", "hosts": "localhost", "gather_facts": False,
         "roles": [{"role": "glance_ha.ha.preflight"}]}]))
-    from ansible_run import VAULT_PLACEHOLDERS
     for name, inventory in INVENTORIES.items():
         extra = VAULT_PLACEHOLDERS if name == "production" else {}
         proc = run_playbook(playbook, inventory, tmp_path, extra)
         assert "preflight: inventory OK (3 glance hosts)" in proc.stdout
 
 
-STORES = [{"name": "shared", "path": "/var/lib/glance/images"},
+STORES: list[dict] = [{"name": "shared", "path": "/var/lib/glance/images"},
           {"name": "scratch", "path": "/srv/glance/scratch", "shared": False}]
 
 

@@ -14,8 +14,8 @@ import copy
 import pytest
 import yaml
 
-from ansible_run import INVENTORIES, ROOT, run_playbook
 from ansible_collections.glance_ha.ha.plugins.module_utils import preflight
+from ansible_run import INVENTORIES, ROOT, run_playbook
 
 ROLES = preflight.load_roles(ROOT / "ansible" / "roles")
 GROUP_OF = {"cluster": "glance", "glance_api": "glance", "endpoints": "glance",
@@ -175,11 +175,13 @@ SEMANTIC = [
     ("ha_resources_stonith_enabled", "maybe", "glance1: ha_resources_stonith_enabled = 'maybe': is a "
      "string, not true or false"),
     ("ha_resources_no_quorum_policy", "panic", "glance1: ha_resources_no_quorum_policy = 'panic': is not one of"),
-    ("ha_resources_vip_agent", "ocf:heartbeat:IPaddr", "glance1: ha_resources_vip_agent = 'ocf:heartbeat:IPaddr': is not one of"),
+    ("ha_resources_vip_agent", "ocf:heartbeat:IPaddr",
+     "glance1: ha_resources_vip_agent = 'ocf:heartbeat:IPaddr': is not one of"),
     ("ha_resources_glance_check_level", 15, "glance1: ha_resources_glance_check_level = 15: is not one of 0, 10, 20"),
     ("ha_resources_glance_monitor_interval", "5 parsecs",
      "glance1: ha_resources_glance_monitor_interval = '5 parsecs': is not a Pacemaker duration"),
-    ("ha_resources_internal_vip", "198.51.100.300", "glance1: ha_resources_internal_vip = '198.51.100.300': is not an IPv4"),
+    ("ha_resources_internal_vip", "198.51.100.300",
+     "glance1: ha_resources_internal_vip = '198.51.100.300': is not an IPv4"),
     ("ha_resources_alert_receiver_timeout", 0, "glance1: ha_resources_alert_receiver_timeout = 0: must be 1 to 60"),
     ("ha_resources_alert_log", "events.log", "glance1: ha_resources_alert_log = 'events.log': is not an absolute path"),
     ("ha_resources_alert_command", "notify", "glance1: ha_resources_alert_command = 'notify': does not start"),
@@ -256,14 +258,14 @@ def playbook(tmp_path_factory):
     path = tmp_path_factory.mktemp("playbook") / "site.yml"
     plays = [{"name": "Preflight", "hosts": "localhost", "gather_facts": False,
               "roles": [{"role": "glance_ha.ha.preflight"}]}]
-    for name, hosts in zip(CANARIES, ["lab_controllers", "glance", "glance_clients"]):
+    for name, hosts in zip(CANARIES, ["lab_controllers", "glance", "glance_clients"], strict=True):
         plays.append({"name": name, "hosts": hosts, "connection": "local", "gather_facts": False,
                       "tasks": [{"name": "Reached", "ansible.builtin.debug": {"msg": "reached"}}]})
     path.write_text(yaml.safe_dump(plays, sort_keys=False))
     return path
 
 
-REAL = [
+REAL: list[tuple[dict, list[str]]] = [
     ({"glance_api_default_store": "nosuch"},
      ["glance1, glance2, glance3: glance_api_default_store = 'nosuch': is not the name of a store in "
       "glance_api_stores (shared, fast, bulk); set glance_api_default_store to one of them, e.g. shared"]),

@@ -8,15 +8,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from ansible_run import INVENTORIES, ROOT, VAULT_PLACEHOLDERS, render, render_all, run_playbook
-
 from ansible_collections.glance_ha.ha.plugins.modules import cib as glance_ha_cib
+from ansible_run import INVENTORIES, ROOT, VAULT_PLACEHOLDERS, render, render_all, run_playbook
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +33,7 @@ VIPS = {"lab": ("198.51.100.100", "203.0.113.100"), "production": ("10.20.0.100"
 
 def ini(path: Path) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None, strict=True)
-    parser.optionxform = str
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
     parser.read_string(path.read_text())
     return parser
 
@@ -46,7 +44,7 @@ def lab_secret(rendered_dir: Path, name: str) -> str:
 
 def test_every_template_is_rendered_and_opens_with_ansible_managed(rendered):
     seen = set()
-    for inventory, out in rendered.items():
+    for out in rendered.values():
         for path in out.glob("*/*"):
             seen.add(path.name + ".j2")
             assert path.read_text().startswith("# Managed by glance-ha (Ansible)"), path
@@ -322,6 +320,7 @@ def cib_with_nodes(tmp_path: Path, names) -> Path:
                                   check=True).stdout)
     root = ET.parse(cib).getroot()
     nodes = root.find("configuration/nodes")
+    assert nodes is not None
     for index, name in enumerate(names, 1):
         ET.SubElement(nodes, "node", {"id": str(index), "uname": name})
     ET.ElementTree(root).write(cib)
@@ -362,7 +361,7 @@ def test_cib_loads_verifies_and_is_idempotent(rendered, inventory, tmp_path):
     monitor = prim.find("operations/op[@name='monitor']")
     assert monitor.get("interval") == "5s" and monitor.get("timeout") == "20s"
     assert monitor.find("instance_attributes/nvpair[@name='OCF_CHECK_LEVEL']").get("value") == "10"
-    for vip_id, ip in zip(("p_vip_internal", "p_vip_public"), VIPS[inventory]):
+    for vip_id, ip in zip(("p_vip_internal", "p_vip_public"), VIPS[inventory], strict=True):
         vip = conf.find(f"resources/primitive[@id='{vip_id}']")
         assert (vip.get("provider"), vip.get("type")) == ("openstack", "glance-vip")
         assert vip.find("instance_attributes/nvpair[@name='ip']").get("value") == ip
@@ -427,6 +426,7 @@ def check_alert(conf: ET.Element, attributes: list[str]):
     meta = {nv.get("name"): nv.get("value") for nv in alert.iterfind("meta_attributes/nvpair")}
     assert meta == {"timeout": "20s"}
     select = alert.find("select")
+    assert select is not None
     assert [c.tag for c in select] == ["select_nodes", "select_fencing", "select_resources"] + (
         ["select_attributes"] if attributes else [])
     assert [a.get("name") for a in select.iterfind("select_attributes/attribute")] == attributes

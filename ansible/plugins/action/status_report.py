@@ -14,12 +14,18 @@ DOCUMENTATION = r"""
 module: status_report
 short_description: Nodes, quorum, VIP holders, monitors, endpoints, the audit summary, recent events
 options:
-  crm_mon: {description: crm_mon --output-as=xml --include=all of the glance hosts that answered, type: list, elements: str}
+  crm_mon:
+    description: crm_mon --output-as=xml --include=all of the glance hosts that answered
+    type: list
+    elements: str
   settings:
     description: The ha_resources role's names (drain_attribute, link_attributes, failure_timeout).
     type: dict
     default: {}
-  events: {description: The last lines of each glance host's events log (host -> list of lines)., type: dict, default: {}}
+  events:
+    description: The last lines of each glance host's events log (host -> list of lines).
+    type: dict
+    default: {}
   events_limit: {description: How many recent events to show (0 - all that were read)., type: int, default: 20}
   keystone_url: {description: Keystone v3 URL., type: str, required: true}
   password: {description: Admin password., type: str, required: true, no_log: true}

@@ -1,6 +1,6 @@
 """Image availability audit: for every image copy in a file store and every glance host, a state.
 
-The pieces, used by ansible/audit.yml (through two action plugins) and by `glance-ha audit`:
+The pieces, used by ansible/playbooks/audit.yml (through two action plugins) and by `glance-ha audit`:
 
 - `list_images()` asks Glance, through the VIP, for every image (admin token from Keystone);
 - `copies()` turns them into the files each host should have: one per image and store (the
@@ -69,7 +69,8 @@ def copies(images: list[dict], stores: dict[str, str], default_store: str) -> li
             out.append({
                 "key": f"{image['id']}:{store}",
                 "image": image["id"], "name": image.get("name") or "", "store": store,
-                "path": f"{directory.rstrip('/')}/{image['id']}" if directory else f"/nonexistent/{store}/{image['id']}",
+                "path": (f"{directory.rstrip('/')}/{image['id']}" if directory
+                         else f"/nonexistent/{store}/{image['id']}"),
                 "size": image.get("size"),
                 "checksum": image.get("checksum") or "",
                 "hash_algo": image.get("os_hash_algo") or "",
@@ -83,7 +84,7 @@ def build_report(files: list[dict], hosts: list[str], results: dict[str, dict]) 
 
     `results` maps host -> the module's result (`cells`, `api`), or a result marked
     `unreachable`/`failed`, or nothing (the host was not reached): those columns are offline."""
-    columns = {}
+    columns: dict[str, dict] = {}
     for host in hosts:
         r = results.get(host) or {}
         if r.get("unreachable") or r.get("failed") or "cells" not in r:
@@ -114,7 +115,7 @@ def build_report(files: list[dict], hosts: list[str], results: dict[str, dict]) 
 
 def summary_line(images: int, copies_: int, hosts: list[str], counts: dict[str, int]) -> str:
     bad = ", ".join(f"{n} {s}" for s, n in counts.items() if s != "ok" and n)
-    verdict = "all ok" if not bad else bad
+    verdict = bad if bad else "all ok"
     return (f"audit: {images} images, {copies_} copies x {len(hosts)} hosts = {copies_ * len(hosts)} "
             f"cells: {counts.get('ok', 0)} ok" + ("" if not bad else f", {verdict}"))
 
@@ -125,8 +126,9 @@ def render_table(report: dict) -> str:
     head = ["IMAGE", "NAME", "STORE", *hosts]
     body = [[r["image"], r["name"][:28], r["store"], *(r["cells"][h]["state"] for h in hosts)]
             for r in report["rows"]]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)] if body else [len(h) for h in head]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in [head, *body]]
+    widths = ([max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)] if body
+              else [len(h) for h in head])
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip() for row in [head, *body]]
     details = sorted({f"  {h}: {r['store']} {r['image']}: {r['cells'][h]['state']}: {r['cells'][h]['detail']}"
                       for r in report["rows"] for h in hosts
                       if r["cells"][h]["state"] != "ok" and r["cells"][h].get("detail")})

@@ -24,8 +24,8 @@ import datetime as dt
 import importlib.machinery
 import importlib.util
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 # the alert agent as the collection ships it (in the repository: a link to alerts/glance-ha-alert)
 AGENT = Path(__file__).resolve().parents[2] / "roles" / "ha_resources" / "files" / "glance-ha-alert"
@@ -95,9 +95,9 @@ def merge_events(texts: Iterable[str | list[str]], limit: int = 20, window: floa
 
 def _as_datetime(when) -> dt.datetime:
     if isinstance(when, dt.datetime):
-        return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+        return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
     if isinstance(when, (int, float)):
-        return dt.datetime.fromtimestamp(when, dt.timezone.utc)
+        return dt.datetime.fromtimestamp(when, dt.UTC)
     return event_datetime({"time": str(when)})
 
 

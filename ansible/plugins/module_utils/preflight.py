@@ -77,7 +77,7 @@ class Settings:
     keystone_url: Any = None
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Settings":
+    def from_dict(cls, data: dict) -> Settings:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["nodes"] = [n if isinstance(n, Node) else Node(**n) for n in data.get("nodes") or []]
         if "node_names" in data:  # the action plugin's form: parallel lists
@@ -86,10 +86,11 @@ class Settings:
                        ("node_addresses", "node_public_addresses", "node_cluster_addresses")]
             for column in columns:
                 column += [""] * (len(names) - len(column))
-            known["nodes"] += [Node(*row) for row in zip(names, *columns)]
+            known["nodes"] += [Node(*row) for row in zip(names, *columns, strict=False)]
         if "store_names" in data:  # the action plugin's form of glance_api_stores
             known["stores"] = [{"name": n, "path": p, "shared": s} for n, p, s in zip(
-                data.get("store_names") or [], data.get("store_paths") or [], data.get("store_shared") or [])]
+                data.get("store_names") or [], data.get("store_paths") or [], data.get("store_shared") or [],
+                strict=False)]
         return cls(**known)
 
 
@@ -203,8 +204,9 @@ def check_second_link(nodes: list[Node], internal_prefix: Any, cluster_prefix: A
     addresses = _second_link_addresses(nodes, have, errors)
     length = _prefix(cluster_prefix, CLUSTER_PREFIX, errors)
     if length is not None and addresses:
-        internal = {_network(a, internal_prefix) for a in map(_parsed, (n.address for n in nodes)) if a}
-        _check_second_link_network(addresses, length, internal - {None}, internal_prefix, errors)
+        internal = {net for a in map(_parsed, (n.address for n in nodes)) if a
+                    if (net := _network(a, internal_prefix)) is not None}
+        _check_second_link_network(addresses, length, internal, internal_prefix, errors)
     return errors
 
 
@@ -214,12 +216,13 @@ def _second_link_addresses(nodes: list[Node], have: list[Node],
     owners: dict[ipaddress.IPv4Address, tuple[str, str]] = {}
     for node in nodes:
         for var, value in ((INTERNAL_ADDRESS, node.address), (PUBLIC_ADDRESS, node.public_address)):
-            if _parsed(value) is not None:
-                owners.setdefault(_parsed(value), (node.name, var))
+            parsed = _parsed(value)
+            if parsed is not None:
+                owners.setdefault(parsed, (node.name, var))
     addresses: dict[str, ipaddress.IPv4Address] = {}
     for node in have:
         address = _parsed(node.cluster_address)
-        owner = owners.get(address)
+        owner = owners.get(address) if address is not None else None
         if address is None:
             errors.append(f"{CLUSTER_ADDRESS} of {node.name} {node.cluster_address!r} is not an "
                           f"IPv4 address: set it to the host's dotted-quad address on the second "
@@ -417,8 +420,9 @@ class Role:
 
 def load_roles(roles_dir: Any) -> dict[str, Role]:
     """{role name: Role} for every role under roles_dir that has an argument spec."""
-    import yaml  # the deploy host's Ansible always has PyYAML
     from pathlib import Path
+
+    import yaml  # the deploy host's Ansible always has PyYAML
 
     roles = {}
     for path in sorted(Path(roles_dir).iterdir()):
@@ -426,7 +430,7 @@ def load_roles(roles_dir: Any) -> dict[str, Role]:
         if not spec.is_file():
             continue
 
-        def read(*parts):
+        def read(*parts, path=path):
             file = path.joinpath(*parts)
             return (yaml.safe_load(file.read_text()) or {}) if file.is_file() else {}
 
@@ -587,13 +591,13 @@ def validate(path: str, value: Any, option: dict, problems: list[tuple[str, str,
         elements = option.get("elements")
         element_spec = {"type": elements, "choices": choices, "options": option.get("options"),
                         "no_log": option.get("no_log")}
-        good, out = True, []
+        good, items = True, []
         for index, item in enumerate(converted):
             item_ok, item_value = validate(f"{path}[{index}]", item, element_spec, problems) \
                 if elements or choices or option.get("options") else (True, item)
             good &= item_ok
-            out.append(item_value)
-        return good, out
+            items.append(item_value)
+        return good, items
     if choices and converted not in choices:
         problems.append((path, f"{shown}: is not one of {', '.join(map(str, choices))}",
                          f"set {path} to one of {', '.join(map(str, choices))}"))
@@ -645,7 +649,7 @@ class _Host:
 
     def uses(self, name: str) -> set:
         """The role variables a default is made from (through the role's internal vars)."""
-        text, seen = str(self.role.defaults.get(name, "")), set()
+        text, seen = str(self.role.defaults.get(name, "")), set[str]()
         for _ in range(3):
             words = set(re.findall(r"\b\w+\b", text)) - seen
             seen |= words

@@ -3,9 +3,9 @@ monitor result (or why the node is kept out of it), the node attributes that kee
 the image endpoints, the audit's summary line and the recent cluster events.
 
 `parse_crm_mon()` reads `crm_mon -1 --output-as=xml --include=all` (pure: unit-tested);
-`build()` adds the endpoints, the audit and the events (ansible/status.yml gathers them through
+`build()` adds the endpoints, the audit and the events (ansible/playbooks/status.yml gathers them through
 the `glance_ha.ha.status_report` action plugin; the events come from every node's events log,
-glance_ha.events); `render()` prints it for people.
+module_utils/events.py); `render()` prints it for people.
 """
 
 from __future__ import annotations
@@ -23,18 +23,19 @@ VIP_AGENT_TYPES = ("glance-vip", "IPaddr2")
 
 
 def parse_crm_mon(xml: str, settings: dict | None = None) -> dict:
-    """settings (the ha_resources role's, from ansible/status.yml): drain_attribute,
+    """settings (the ha_resources role's, from ansible/playbooks/status.yml): drain_attribute,
     link_attributes (ping attributes: 0 is a lost link), failure_timeout."""
     settings = settings or {}
     root = ET.fromstring(xml)
-    nodes = []
-    for n in root.findall("nodes/node"):
-        state = ("offline" if n.get("online") != "true" else "standby" if n.get("standby") == "true"
-                 else "maintenance" if n.get("maintenance") == "true" else "online")
-        nodes.append({"name": n.get("name"), "state": state, "dc": n.get("is_dc") == "true"})
+    nodes: list[dict] = []
+    for el in root.findall("nodes/node"):
+        state = ("offline" if el.get("online") != "true" else "standby" if el.get("standby") == "true"
+                 else "maintenance" if el.get("maintenance") == "true" else "online")
+        nodes.append({"name": el.get("name"), "state": state, "dc": el.get("is_dc") == "true"})
     dc = root.find("summary/current_dc")
     quorum = dc is not None and dc.get("with_quorum") == "true"
-    vips, instances = {}, {}
+    vips: dict[str, list] = {}
+    instances: dict[str | None, dict] = {}  # node name -> its instance
     glance_ids, clone = set(), ""
     for parent in root.iter():
         for r in parent.findall("resource"):
@@ -78,7 +79,7 @@ def parse_crm_mon(xml: str, settings: dict | None = None) -> dict:
 
 def parse_failure(f: ET.Element) -> dict:
     """A crm_mon failure: its resource, node, one-line description and the agent's exit reason."""
-    op_key = f.get("op_key") or f.get("id", "")
+    op_key = f.get("op_key") or f.get("id") or ""
     if "_last_failure_" in op_key:  # crm_mon names a failure by its record's id when it lacks a key
         rsc, task = op_key.split("_last_failure_")[0], ""
     elif op_key.count("_") >= 2:  # RSC_TASK_INTERVAL
@@ -141,8 +142,9 @@ def probe(url: str, timeout: float = 5) -> str:
 
 def build(cluster: dict | None, endpoints: list[dict], audit_report: dict | None, vip_addresses: dict,
           events: list[dict] | None = None) -> dict:
-    """events: the recent cluster events (glance_ha.events.merge_events of the nodes' logs)."""
-    cluster = cluster or {"nodes": [], "quorum": False, "vips": {}, "instances": {}, "failures": ["no glance host answered crm_mon"]}
+    """events: the recent cluster events (events.merge_events of the nodes' logs)."""
+    cluster = cluster or {"nodes": [], "quorum": False, "vips": {}, "instances": {},
+                          "failures": ["no glance host answered crm_mon"]}
     links_down = any(inst.get("links_down") for inst in cluster["instances"].values())
     healthy = (cluster["quorum"] and all(cluster["vips"].get(v) for v in vip_addresses)
                and all(e["answer"] in ("200", "300") for e in endpoints)

@@ -79,7 +79,7 @@ def _env(cib_file):
 
 def strip_comments(text):
     """crmsh would store comments in the CIB; the desired state is the objects only."""
-    return "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#")) + "\n"
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")) + "\n"
 
 
 def canonical(element):

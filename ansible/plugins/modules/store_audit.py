@@ -59,11 +59,8 @@ cells:
   type: dict
 """
 
-import errno
 import grp
-import hashlib
 import json
-import os
 import pwd
 import subprocess
 import sys

@@ -10,16 +10,17 @@ from pathlib import Path
 import pytest
 import requests
 
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 from glance_ha_lab import labclient
 from glance_ha_lab.labclient import wait_for
-from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 REPO = Path(__file__).resolve().parents[3]
 GLANCE_HA = str(REPO / ".venv/bin/glance-ha")
 
 
 def glance_ha(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([GLANCE_HA, "-i", str(REPO / "inventory" / "lab"), *args], capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run([GLANCE_HA, "-i", str(REPO / "inventory" / "lab"), *args], capture_output=True, text=True,
+                          timeout=timeout, check=False)
 
 
 def audit() -> tuple[int, dict]:
@@ -76,7 +77,8 @@ class Glance:
         """Until the import task is over: status active (or back to queued) and no store pending."""
         def done():
             img = self.get(image_id)
-            return img if img["status"] in ("active", "queued") and not img.get("os_glance_importing_to_stores") else None
+            settled = img["status"] in ("active", "queued") and not img.get("os_glance_importing_to_stores")
+            return img if settled else None
         return wait_for(done, timeout, 0.5)
 
     def delete_all(self) -> None:

@@ -3,10 +3,10 @@ corrupted, a store directory made unwritable, a glance-api stopped, a host power
 
 from __future__ import annotations
 
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 from glance_ha_lab import cgroups, config, labclient, power
 
 from .conftest import audit, cells, glance_api_nodes, glance_ha, on, wait_for
-from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 GLANCE_HOSTS = [h.name for h in config.load_hosts() if h.is_glance]
 DATA = labclient.generated_image(size=64 << 10, seed=b"audit")

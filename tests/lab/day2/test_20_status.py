@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 from glance_ha_lab import labclient
 
 from .conftest import glance_api_nodes, glance_ha, on, wait_for
-from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 GLANCE_HOSTS = ["glance1", "glance2", "glance3"]
 

@@ -8,10 +8,10 @@ import hashlib
 import os
 import subprocess
 
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 from glance_ha_lab import labclient
 
 from .conftest import REPO, audit, glance_api_nodes, on, wait_for
-from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 DATA = labclient.generated_image(size=128 << 10, seed=b"stores")
 GLANCE_HOSTS = ["glance1", "glance2", "glance3"]
@@ -83,7 +83,8 @@ def test_copy_to_all_stores_delete_one_copy_and_include_stores_agrees_with_the_a
     glance.req("DELETE", f"/v2/stores/fast/{image_id}")
     image = glance.get(image_id)
     assert stores_of(image) == {"shared", "bulk"}
-    assert on("glance3", f"ls /var/lib/glance/fast/{image_id} 2>&1 || true").strip().endswith("No such file or directory")
+    listing = on("glance3", f"ls /var/lib/glance/fast/{image_id} 2>&1 || true")
+    assert listing.strip().endswith("No such file or directory")
 
     env = dict(os.environ, OS_AUTH_URL=labclient.KEYSTONE_URL, OS_USERNAME="admin",
                OS_PASSWORD=labclient.admin_password(), OS_PROJECT_NAME="admin",

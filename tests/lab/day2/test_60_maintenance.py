@@ -7,10 +7,10 @@ import hashlib
 import re
 import time
 
+from ansible_collections.glance_ha.ha.plugins.module_utils import names
 from glance_ha_lab import labclient, vipclient
 
 from .conftest import glance_api_nodes, glance_ha, on
-from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 GLANCE_HOSTS = ["glance1", "glance2", "glance3"]
 
@@ -19,7 +19,9 @@ def fail_counts() -> dict[str, str]:
     out = {}
     for host in GLANCE_HOSTS:
         r = on(host, f"crm_failcount --query --resource {names.GLANCE_PRIMITIVE} --node {host}")
-        out[host] = re.search(r"value=(\S+)", r).group(1)
+        value = re.search(r"value=(\S+)", r)
+        assert value, r
+        out[host] = value.group(1)
     return out
 
 

@@ -7,11 +7,10 @@ import time
 
 import pytest
 
-from ansible_collections.glance_ha.ha.plugins.module_utils import events
+from ansible_collections.glance_ha.ha.plugins.module_utils import events, names
 from glance_ha_lab import cgroups, config, labclient, network, power
 
 from .conftest import GLANCE_HOSTS, VipWatch, cluster_report, holder_of, sha256, vip_holders_by_namespace, wait_for
-from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 
 def report(name: str, rep) -> None:
@@ -267,11 +266,11 @@ def test_rolling_restart_is_never_down_longer_than_one_vip_move(client_factory, 
     t0 = time.monotonic()
     for host in GLANCE_HOSTS:
         labclient.on_host(host, f"crm node standby {host}")
-        wait_for(lambda: host not in labclient.cluster_state().clone_nodes(),
+        wait_for(lambda host=host: host not in labclient.cluster_state().clone_nodes(),
                  timeout=60, step=0.5, what=f"glance-api stopped on {host}")
         labclient.on_host(host, f"crm node online {host}")
         try:
-            wait_for(lambda: host in labclient.cluster_state().clone_nodes(),
+            wait_for(lambda host=host: host in labclient.cluster_state().clone_nodes(),
                      timeout=60, step=0.5, what=f"glance-api running again on {host}")
         except AssertionError:
             print(cluster_report())

@@ -15,19 +15,18 @@ import subprocess
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from ansible_collections.glance_ha.ha.plugins.module_utils import events as events_mod
+from ansible_collections.glance_ha.ha.plugins.module_utils import names, status
 from glance_ha_lab import config, labclient, network, power, shell
-from ansible_collections.glance_ha.ha.plugins.module_utils import status
 from glance_ha_lab.vipclient import VipClient
 
 from .conftest import GLANCE_HOSTS, wait_for
-from ansible_collections.glance_ha.ha.plugins.module_utils import names
 
 REPO = Path(__file__).resolve().parents[3]
 CONF = "/etc/glance/glance-api.conf"
@@ -165,7 +164,7 @@ def crm_mon_xml(via: str) -> str:
 
 @pytest.fixture(scope="module")
 def status_settings(inventory_vars) -> dict:
-    """What ansible/status.yml hands the report from the ha_resources role (status_facts.yml)."""
+    """What ansible/playbooks/status.yml hands the report from the ha_resources role (status_facts.yml)."""
     return {"drain_attribute": names.DRAIN_ATTRIBUTE, "failure_timeout": "120s",
             "link_attributes": [f"ping-{c['name']}" for c in inventory_vars["ha_resources_ping_checks"]]}
 
@@ -282,8 +281,8 @@ def test_a_fixed_node_returns_by_itself_after_failure_timeout(clients, inventory
                  and start_failure_on(target, via), timeout=90, step=0.5, what=f"{target} kept out")
         # the operator's view while it is out: `glance-ha status` (the real CLI, its playbook)
         # names the node, the reason and the way back in one line, and shows the event
-        cli = subprocess.run([str(REPO / ".venv/bin/glance-ha"), "-i", str(REPO / "inventory" / "lab"), "status"], capture_output=True,
-                             text=True, timeout=300, check=False)
+        cli = subprocess.run([str(REPO / ".venv/bin/glance-ha"), "-i", str(REPO / "inventory" / "lab"), "status"],
+                             capture_output=True, text=True, timeout=300, check=False)
     finally:
         on_node(target, fault.repair)
     repaired = time.monotonic()
@@ -323,9 +322,11 @@ def block_gateway(host: str, gateway: str, blocked: bool) -> None:
 
 LINK_CASES = {
     # the public link of the public VIP's holder: that VIP leaves, the internal one may stay
-    "public-link-cut": (names.VIP_RESOURCES["public"], {names.VIP_RESOURCES["public"]}, names.ping_attribute("public")),
+    "public-link-cut": (names.VIP_RESOURCES["public"], {names.VIP_RESOURCES["public"]},
+                        names.ping_attribute("public")),
     # the internal VIP holder's default gateway: both VIPs leave it
-    "gateway-lost": (names.VIP_RESOURCES["internal"], {names.VIP_RESOURCES["internal"], names.VIP_RESOURCES["public"]}, names.ping_attribute("gateway")),
+    "gateway-lost": (names.VIP_RESOURCES["internal"], {names.VIP_RESOURCES["internal"], names.VIP_RESOURCES["public"]},
+                     names.ping_attribute("gateway")),
 }
 
 
@@ -336,9 +337,10 @@ def test_lost_link_moves_only_the_vips_that_need_it(case, clients, vips, invento
     target = before[vip_of_target][0]
     healthy = [h for h in GLANCE_HOSTS if h != target]
     gateway = inventory_vars["glance_ha_internal_gateway"]
-    inject: Callable[[bool], None] = ((lambda cut: network.cut_link(config.host_by_name(target), up=not cut, nets=("public",)))
-                                      if case == "public-link-cut"
-                                      else (lambda cut: block_gateway(target, gateway, cut)))
+    inject: Callable[[bool], None] = (
+        (lambda cut: network.cut_link(config.host_by_name(target), up=not cut, nets=("public",)))
+        if case == "public-link-cut"
+        else (lambda cut: block_gateway(target, gateway, cut)))
     watch = CloneWatch(via=healthy[0])
     watch.start()
     time.sleep(1)
