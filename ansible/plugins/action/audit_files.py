@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import urllib.error
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.glance_ha.ha.plugins.module_utils import audit
+from ansible_collections.glance_ha.ha.plugins.module_utils.deploy_host_action import DeployHostAction
 
 DOCUMENTATION = r"""
 module: audit_files
@@ -26,22 +25,13 @@ options:
 """
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        a = self._task.args
-        result["changed"] = False
+class ActionModule(DeployHostAction):
+    def act(self, a, task_vars):
         try:
             token = audit.keystone_token(a["keystone_url"], a.get("username", "admin"), a["password"],
                                          a.get("project", "admin"))
             images = audit.list_images(a["image_url"], token)
         except (OSError, urllib.error.URLError, KeyError, ValueError) as e:
-            result["failed"] = True
-            result["msg"] = f"cannot list the images through {a.get('image_url')}: {e}"
-            return result
-        result["images"] = len(images)
-        result["files"] = audit.copies(images, audit.stores_map(a["stores"]), a["default_store"])
-        return result
+            return {"failed": True, "msg": f"cannot list the images through {a.get('image_url')}: {e}"}
+        return {"images": len(images),
+                "files": audit.copies(images, audit.stores_map(a["stores"]), a["default_store"])}

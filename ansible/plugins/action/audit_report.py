@@ -4,9 +4,8 @@ write the JSON report, and fail when any cell is not ok."""
 
 from __future__ import annotations
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.glance_ha.ha.plugins.module_utils import audit, report_files
+from ansible_collections.glance_ha.ha.plugins.module_utils.deploy_host_action import DeployHostAction
 
 DOCUMENTATION = r"""
 module: audit_report
@@ -20,20 +19,10 @@ options:
 """
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        a = self._task.args
+class ActionModule(DeployHostAction):
+    def act(self, a, task_vars):
         report = audit.build_report(a["files"], list(a["hosts"]), dict(a["results"]))
         table = audit.render_table(report)
         report_files.write_report(a.get("dest") or "", report, table)
-        result["changed"] = False
-        result["report"] = report
-        result["table"] = table.splitlines()
-        result["msg"] = report["summary"]
-        if not report["ok"] and a.get("fail_on_problems", True):
-            result["failed"] = True
-        return result
+        failed = not report["ok"] and a.get("fail_on_problems", True)
+        return {"report": report, "table": table.splitlines(), "msg": report["summary"], "failed": bool(failed)}

@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ansible.plugins.action import ActionBase
 from ansible.template import Templar
 
 from ansible_collections.glance_ha.ha.plugins.module_utils import preflight
+from ansible_collections.glance_ha.ha.plugins.module_utils.deploy_host_action import DeployHostAction
 
 DOCUMENTATION = r"""
 module: preflight
@@ -67,33 +67,23 @@ options:
 ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
 
 
-class ActionModule(ActionBase):
+class ActionModule(DeployHostAction):
     """Collects every problem and fails once with all of them."""
 
-    TRANSFERS_FILES = False
-    _requires_connection = False
-
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
+    def act(self, args, task_vars):
         role_groups = args.pop("role_groups", None) or {}
         deploy_prefixes = args.pop("deploy_host_prefixes", None) or []
         errors = preflight.check(args)
         flagged = {m.group(1) for m in (re.match(r"(glance_ha_\w+)", e) for e in errors) if m}
-        problems = self._check_roles(task_vars or {}, role_groups, flagged)
+        problems = self._check_roles(task_vars, role_groups, flagged)
         problems += preflight.check_unknown(
-            "localhost", {k: v for k, v in (task_vars or {}).items()
+            "localhost", {k: v for k, v in task_vars.items()
                           if any(k.startswith(p) for p in deploy_prefixes)},
             preflight.load_roles(ROLES_DIR), deploy_prefixes)
         errors += preflight.merge(problems)
-        result["changed"] = False
-        result["problems"] = errors
         if errors:
-            result["failed"] = True
-            result["msg"] = preflight.report(errors)
-        else:
-            result["msg"] = "preflight: inventory OK (%d glance hosts)" % len(args.get("node_names") or [])
-        return result
+            return {"problems": errors, "failed": True, "msg": preflight.report(errors)}
+        return {"problems": [], "msg": "preflight: inventory OK (%d glance hosts)" % len(args.get("node_names") or [])}
 
     def _check_roles(self, task_vars, role_groups, flagged):
         """[(host, problem)] of every role variable on every host of its group."""

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import urllib.error
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.glance_ha.ha.plugins.module_utils import audit, report_files, status
+from ansible_collections.glance_ha.ha.plugins.module_utils.deploy_host_action import DeployHostAction
 
 DOCUMENTATION = r"""
 module: status_report
@@ -35,13 +34,8 @@ options:
 """
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        a = self._task.args
+class ActionModule(DeployHostAction):
+    def act(self, a, task_vars):
         cluster = None
         for xml in a.get("crm_mon") or []:
             if xml:
@@ -57,7 +51,4 @@ class ActionModule(ActionBase):
         report = status.build(cluster, endpoints, a.get("audit") or None, dict(a["vip_addresses"]), recent)
         text = status.render(report)
         report_files.write_report(a.get("dest") or "", report, text)
-        result["changed"] = False
-        result["report"] = report
-        result["lines"] = text.splitlines()
-        return result
+        return {"report": report, "lines": text.splitlines()}

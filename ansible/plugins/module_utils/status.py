@@ -11,12 +11,11 @@ module_utils/events.py); `render()` prints it for people.
 from __future__ import annotations
 
 import html
-import urllib.error
-import urllib.request
 import xml.etree.ElementTree as ET
 
 from ansible_collections.glance_ha.ha.plugins.module_utils import audit as audit_mod
 from ansible_collections.glance_ha.ha.plugins.module_utils import events as events_mod
+from ansible_collections.glance_ha.ha.plugins.module_utils.http_answer import http_answer
 
 # the agents (ocf:*:TYPE) whose resources are VIPs
 VIP_AGENT_TYPES = ("glance-vip", "IPaddr2")
@@ -131,13 +130,7 @@ def vip_avoiding_attributes(attributes: dict, settings: dict) -> dict:
 
 def probe(url: str, timeout: float = 5) -> str:
     """What an endpoint answers to GET / (glance's version list is a 300)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return str(r.status)
-    except urllib.error.HTTPError as e:
-        return str(e.code)
-    except OSError as e:
-        return f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+    return http_answer(url, timeout)
 
 
 def build(cluster: dict | None, endpoints: list[dict], audit_report: dict | None, vip_addresses: dict,

@@ -64,10 +64,10 @@ import json
 import pwd
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.glance_ha.ha.plugins.module_utils.http_answer import http_answer
 
 STATES = ("ok", "missing", "no-access", "cannot-delete", "corrupt", "offline")
 
@@ -133,13 +133,7 @@ def classify(expected: dict, facts: dict) -> tuple[str, str]:
 
 
 def healthcheck(url: str, timeout: float = 5) -> str:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return str(r.status)
-    except urllib.error.HTTPError as e:
-        return str(e.code)
-    except (OSError, ValueError) as e:
-        return f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+    return http_answer(url, timeout)
 
 
 def probe_as(user: str, files: list[dict]) -> dict:
