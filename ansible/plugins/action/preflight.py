@@ -75,19 +75,19 @@ class ActionModule(DeployHostAction):
         deploy_prefixes = args.pop("deploy_host_prefixes", None) or []
         errors = preflight.check(args)
         flagged = {m.group(1) for m in (re.match(r"(glance_ha_\w+)", e) for e in errors) if m}
-        problems = self._check_roles(task_vars, role_groups, flagged)
+        roles = preflight.load_roles(ROLES_DIR)
+        problems = self._check_roles(task_vars, roles, role_groups, flagged)
         problems += preflight.check_unknown(
             "localhost", {k: v for k, v in task_vars.items()
                           if any(k.startswith(p) for p in deploy_prefixes)},
-            preflight.load_roles(ROLES_DIR), deploy_prefixes)
+            roles, deploy_prefixes)
         errors += preflight.merge(problems)
         if errors:
             return {"problems": errors, "failed": True, "msg": preflight.report(errors)}
         return {"problems": [], "msg": "preflight: inventory OK (%d glance hosts)" % len(args.get("node_names") or [])}
 
-    def _check_roles(self, task_vars, role_groups, flagged):
+    def _check_roles(self, task_vars, roles, role_groups, flagged):
         """[(host, problem)] of every role variable on every host of its group."""
-        roles = preflight.load_roles(ROLES_DIR)
         groups = task_vars.get("groups") or {}
         hostvars = task_vars.get("hostvars")
         by_group = {}

@@ -29,7 +29,3 @@ GLANCE_API_PORT: int = int(_NAMES["names_glance_api_port"])
 def ping_attribute(check: str) -> str:
     """The node attribute of connectivity check `check` (ha_resources_ping_checks[].name)."""
     return PING_ATTRIBUTE_PREFIX + check
-
-
-def ping_clone(check: str) -> str:
-    return PING_CLONE_PREFIX + check
