@@ -4,7 +4,6 @@ CLI's usage errors, the lab's store mounts."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -14,15 +13,11 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.glance_ha.ha.plugins.module_utils import audit, events, status
+from ansible_collections.glance_ha.ha.plugins.modules import store_audit
 from glance_ha import cli
 from glance_ha_lab import config
 
 ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("glance_ha_store_audit",
-                                              ROOT / "ansible/plugins/modules/store_audit.py")
-assert spec is not None and spec.loader is not None
-store_audit = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(store_audit)
 
 EXPECTED = {"size": 4, "hash_algo": "sha512", "hash_value": "abc", "checksum": "m"}
 GOOD = {"exists": True, "size": 4, "readable": True, "hash": "abc", "parent_writable": True}
