@@ -33,6 +33,8 @@ BASE_PACKAGES = [
     # the node-local fault suite skews one host's clock (LD_PRELOAD through /etc/ld.so.preload):
     # the hosts share this machine's kernel clock, which no namespace can offset
     "libfaketime",
+    # OpenStack's conformance suite (make tempest), run from the controller through the VIPs
+    "tempest", "glance-tempest-plugin",
 ]
 # Package services the base image leaves disabled: the roles enable what each host should run
 # (and Pacemaker, not systemd, runs glance-api).
