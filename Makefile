@@ -19,7 +19,8 @@ export GLANCE_HA_INVENTORY := $(CURDIR)/inventory/lab
 
 help:
 	@echo "make lab        build the lab cluster and deploy HA glance onto it (ends with an image served through the VIP)"
-	@echo "make test       every test: unit, lint, agent, lab (molecule + integration)"
+	@echo "make test       every test: unit, lint, agent, lab (molecule + integration), tempest, HA, fencing, day 2"
+	@echo "make tempest    OpenStack's conformance suite (image API + glance plugin) against the deployed lab"
 	@echo "make lab-status one line per lab host"
 	@echo "make lab-down   remove the lab (keeps the base image; lab-purge removes it too)"
 	@echo "make bench      benchmarks (bench/), not part of make test"
@@ -75,7 +76,7 @@ test-ha:
 	@$(PHASE) "failure modes against the lab" $(PY) -m pytest -q -p no:cacheprovider --timeout=900 -s tests/lab/ha
 
 test: host-deps venv
-	$(MAKE) --no-print-directory unit lint test-agent test-lab test-ha test-fence test-day2
+	$(MAKE) --no-print-directory unit lint test-agent test-lab tempest test-ha test-fence test-day2
 
 bench: venv
 	$(MAKE) --no-print-directory bench-monitor-cost bench-failover

@@ -17,7 +17,7 @@ def test_the_roles_are_there():
     assert sorted((ROOT / "ansible" / "roles").iterdir()) == [
         ROOT / "ansible" / "roles" / r for r in ("clients", "cluster", "endpoints", "glance_api",
                                                  "ha_resources", "names", "preflight")]
-    assert [p.name for p in (ROOT / "lab" / "roles").iterdir()] == ["lab_controller"]
+    assert sorted(p.name for p in (ROOT / "lab" / "roles").iterdir()) == ["lab_controller", "lab_tempest"]
 
 
 @pytest.mark.parametrize("role", ROLES)

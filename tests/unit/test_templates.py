@@ -81,6 +81,11 @@ def test_glance_api_conf(rendered, inventory):
         assert auth["auth_type"] == "password"
         backends = dict(b.split(":") for b in default["enabled_backends"].split(","))
         assert set(backends.values()) == {"file"}
+        # sorted: glance lists an image's stores in this order, and Tempest compares them sorted
+        assert list(backends) == sorted(backends)
+        # secure RBAC by default; glance 25 refuses to start unless both switches agree
+        assert conf["oslo_policy"]["enforce_new_defaults"] == conf["oslo_policy"]["enforce_scope"] == "true"
+        assert default["enforce_secure_rbac"] == "true"
         assert conf["glance_store"]["default_backend"] in backends
         for store in backends:
             assert conf[store]["filesystem_store_datadir"].startswith("/")
@@ -103,6 +108,21 @@ def test_glance_api_conf(rendered, inventory):
                 "mysql+pymysql://glance:%s@db.example.net/glance"
                 % VAULT_PLACEHOLDERS["vault_glance_ha_db_password"])
             assert auth["password"] == VAULT_PLACEHOLDERS["vault_glance_ha_service_password"]
+
+
+def test_tempest_conf_reaches_the_lab_through_the_vips(rendered):
+    conf = ini(rendered["lab"] / "controller" / "tempest.conf")
+    assert conf["identity"]["uri_v3"] == "http://198.51.100.10:5000/v3"
+    assert conf["image"]["endpoint_type"] == "publicURL"
+    assert conf["auth"]["admin_password"] == lab_secret(rendered["lab"], "keystone_admin")
+    # the web-download image comes from the controller's image server, on a port glance allows
+    assert conf["image"]["http_image"] == "http://198.51.100.10/tempest-web-download.raw"
+    unit = (rendered["lab"] / "controller" / "lab-images.service").read_text()
+    assert "http.server 80 --bind 198.51.100.10 --directory /srv/lab-images" in unit
+    # the plugin's RBAC tests run because glance enforces scope (glance_api_secure_rbac)
+    assert conf["enforce_scope"]["glance"] == "true"
+    assert conf["image-feature-enabled"]["import_image"] == "true"
+    assert all(conf["service_available"][s] == "false" for s in ("nova", "cinder", "swift", "neutron"))
 
 
 @pytest.mark.skipif(shutil.which("glance-api") is None, reason="glance-api package not installed")
