@@ -1,4 +1,4 @@
-"""The lab: real Debian 12 hosts on this one machine, for every integration test and benchmark.
+"""The lab: real Debian hosts (12 or 13) on this one machine, for every integration test and benchmark.
 
 Each host is a systemd-nspawn container booted with systemd, made from one debootstrapped base
 image (already holding the Debian packages) plus a copy-on-write overlay of its own, so it has
@@ -13,7 +13,8 @@ own network.
 
 Environment: GLANCE_HA_LAB_PREFIX (default "gha": namespace and cgroup names),
 GLANCE_HA_LAB_DIR (default /var/lib/glance-ha-lab: base image, host layers, keys, secrets),
-GLANCE_HA_LAB_BASE (default $GLANCE_HA_LAB_DIR/base). Two labs on one machine need a prefix
+GLANCE_HA_LAB_BASE (default $GLANCE_HA_LAB_DIR/base-STAMP), GLANCE_HA_LAB_RELEASE (bookworm or
+trixie; default: the lab inventory's lab_debian_release). Two labs on one machine need a prefix
 and a lab dir each; they may share a base image.
 
 The floors, each importing only those below it: config; shell; cgroups, network; base_image;

@@ -1,5 +1,6 @@
-"""The base image every lab host boots from: debootstrapped once with every package the hosts
-need, one directory per package set (base_stamp), built beside it and renamed into place."""
+"""The base image every lab host boots from: debootstrapped once, from the lab's Debian release
+(config.debian_release(): bookworm or trixie), with every package the hosts need; one directory
+per release and package set (base_stamp), built beside it and renamed into place."""
 
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ import time
 from pathlib import Path
 
 from glance_ha_lab.cgroups import host_running
-from glance_ha_lab.config import LAB_DIR, LabError, load_hosts
+from glance_ha_lab.config import LAB_DIR, LabError, debian_release, load_hosts
 from glance_ha_lab.shell import log, run
 
-SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 # Everything every lab host needs, installed once into the base image: the hosts have no
 # route to a package mirror, as many production networks don't.
@@ -51,8 +51,10 @@ def base_dir() -> Path:
     return Path(os.environ.get("GLANCE_HA_LAB_BASE", LAB_DIR / f"base-{base_stamp()}"))
 
 
-def base_stamp() -> str:
-    return hashlib.sha256(("\n".join(BASE_PACKAGES + BASE_DISABLED_UNITS) + SUITE).encode()).hexdigest()[:16]
+def base_stamp(suite: str | None = None) -> str:
+    """The image's identity: its release and package set (a bookworm and a trixie image coexist)."""
+    suite = suite or debian_release()
+    return hashlib.sha256(("\n".join(BASE_PACKAGES + BASE_DISABLED_UNITS) + suite).encode()).hexdigest()[:16]
 
 
 def base_ready() -> bool:
@@ -64,6 +66,7 @@ def build_base() -> None:
     """debootstrap + packages into base.tmp, then rename: a half-built image is never used."""
     if base_ready():
         return
+    suite = debian_release()
     if any(host_running(h) for h in load_hosts()):
         raise LabError("the base image changed but lab hosts are running on the old one: run `make lab-down` first")
     tmp = base_dir().with_name(base_dir().name + ".tmp")
@@ -71,8 +74,8 @@ def build_base() -> None:
         log("removing a half-built base image")
         shutil.rmtree(tmp)
     t0 = time.monotonic()
-    log(f"debootstrap {SUITE} (minbase) into {tmp}")
-    run(["debootstrap", "--variant=minbase", "--include=ca-certificates", SUITE, str(tmp), MIRROR],
+    log(f"debootstrap {suite} (minbase) into {tmp}")
+    run(["debootstrap", "--variant=minbase", "--include=ca-certificates", suite, str(tmp), MIRROR],
         stdout=subprocess.DEVNULL)
     log(f"debootstrap done in {time.monotonic() - t0:.0f} s; installing {len(BASE_PACKAGES)} packages")
     policy = tmp / "usr/sbin/policy-rc.d"
@@ -100,7 +103,7 @@ def build_base() -> None:
         f.unlink()
     (tmp / "etc/machine-id").write_text("")
     (tmp / "etc/default/locale").write_text("LANG=C.UTF-8\n")
-    (tmp / ".glance-ha-base").write_text(base_stamp() + "\n")
+    (tmp / ".glance-ha-base").write_text(base_stamp(suite) + "\n")
     if base_dir().exists():
         shutil.rmtree(base_dir())
     tmp.rename(base_dir())

@@ -3,13 +3,15 @@
 Hosts and addresses come from inventory/lab (the one source: the roles read the same files); the
 lab's networks are data here (LAB_NETS). GLANCE_HA_LAB_PREFIX (default "gha": namespace and cgroup
 names) and GLANCE_HA_LAB_DIR (default /var/lib/glance-ha-lab: base image, host layers, keys,
-secrets) are read once, at import.
+secrets) are read once, at import. The Debian release the hosts run is the lab inventory's
+lab_debian_release, which GLANCE_HA_LAB_RELEASE overrides (debian_release()).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,9 @@ CLUSTER_NET = ipaddress.IPv4Network("198.18.0.0/24")
 ALL_VARS = REPO / "inventory" / "lab" / "group_vars" / "all.yml"
 GLANCE_VARS = REPO / "inventory" / "lab" / "group_vars" / "glance.yml"
 DEFAULT_STORE_PATH = "/var/lib/glance/images"
+# The Debian releases the lab's base image can be: Debian 12 and Debian 13
+RELEASES = ("bookworm", "trixie")
+RELEASE_VAR, RELEASE_ENV = "lab_debian_release", "GLANCE_HA_LAB_RELEASE"
 
 
 class LabError(Exception):
@@ -160,6 +165,25 @@ def bmc_endpoint(group_vars: Path = ALL_VARS) -> tuple[str, int]:
     if not isinstance(port, int) or not 0 < port < 65536:
         raise LabError(f"{group_vars}: lab_bmc_port {port!r} is not a TCP port: set it to e.g. 6230")
     return str(address), port
+
+
+def debian_release(group_vars: Path = ALL_VARS, environ: Mapping[str, str] | None = None) -> str:
+    """The Debian release (suite) of the lab's hosts: the lab inventory's lab_debian_release (the
+    one source), or GLANCE_HA_LAB_RELEASE when set and not empty (so CI can build the other
+    release without editing the inventory). One of RELEASES; anything else is refused, naming
+    where the value came from."""
+    environ = os.environ if environ is None else environ
+    if environ.get(RELEASE_ENV):
+        value, origin = environ[RELEASE_ENV], f"{RELEASE_ENV} (environment)"
+    else:
+        data = (yaml.safe_load(group_vars.read_text()) or {}) if group_vars.exists() else {}
+        if RELEASE_VAR not in data:
+            raise LabError(f"{group_vars}: {RELEASE_VAR} is not set: set it to one of {', '.join(RELEASES)}")
+        value, origin = data[RELEASE_VAR], f"{group_vars}: {RELEASE_VAR}"
+    if value not in RELEASES:
+        raise LabError(f"{origin} {value!r} is not a Debian release the lab builds: use "
+                       f"{' or '.join(RELEASES)}")
+    return str(value)
 
 
 def host_by_name(name: str) -> Host:

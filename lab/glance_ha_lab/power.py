@@ -12,7 +12,17 @@ from pathlib import Path
 
 from glance_ha_lab.base_image import base_dir
 from glance_ha_lab.cgroups import cgroup_dirs, host_pids, host_running
-from glance_ha_lab.config import LAB_DIR, LAB_NETS, PREFIX, Host, LabError, load_hosts, store_dir, store_mounts
+from glance_ha_lab.config import (
+    LAB_DIR,
+    LAB_NETS,
+    PREFIX,
+    Host,
+    LabError,
+    debian_release,
+    load_hosts,
+    store_dir,
+    store_mounts,
+)
 from glance_ha_lab.network import ensure_host_network, ensure_switch, netns_exists, port_name, ssh_cmd, switch_netns
 from glance_ha_lab.shell import log, run
 
@@ -22,9 +32,18 @@ def mounted(path: Path) -> bool:
 
 
 def prepare_layer(host: Host) -> None:
-    """Mount the host's copy-on-write layer; on its first use give it its own identity."""
+    """Mount the host's copy-on-write layer; on its first use give it its own identity. A layer
+    stays on the base image it was made on (the lab's release: a trixie layer over a bookworm
+    base would be neither): asked to boot on another, it refuses."""
+    base = base_dir()
+    made_on = host.state / "base"
+    if made_on.exists() and made_on.read_text().strip() != str(base):
+        raise LabError(f"{host.name}'s layer was made on the base image {made_on.read_text().strip()}, "
+                       f"not on {base} ({debian_release()}): set GLANCE_HA_LAB_RELEASE to the lab's release, "
+                       f"or rebuild the lab on this one (`make lab-down`, then `make lab`)")
     for sub in ("upper", "work", "root"):
         (host.state / sub).mkdir(parents=True, exist_ok=True)
+    made_on.write_text(f"{base}\n")
     if not mounted(host.root):
         run(["mount", "-t", "overlay", "overlay", "-o",
              f"lowerdir={base_dir()},upperdir={host.state / 'upper'},workdir={host.state / 'work'}",
@@ -66,8 +85,11 @@ def power_on(host: Host) -> None:
         for name, target in store_mounts().items():
             store_dir(name).mkdir(parents=True, exist_ok=True)
             binds.append(f"--bind={store_dir(name)}:{target}")
+    # The machine name is the lab's (nspawn keys machine-wide state on it, e.g. its
+    # /run/systemd/nspawn/propagate/NAME, removed when the container exits): two labs' glance1
+    # must not share it. The host's own name is its hostname.
     nspawn = ["systemd-nspawn", "-D", str(host.root), "--register=no", "--keep-unit",
-              "-M", host.name, f"--network-namespace-path=/run/netns/{host.netns}",
+              "-M", host.netns, f"--hostname={host.name}", f"--network-namespace-path=/run/netns/{host.netns}",
               "--capability=CAP_NET_ADMIN", "--console=read-only", "--resolv-conf=off",
               "--timezone=off", "--link-journal=no", "-E", "LANG=C.UTF-8", *binds, "-b"]
     # The launcher joins the host's own cgroups, then runs nspawn, and runs it again when the

@@ -380,3 +380,133 @@ def test_inet_addresses_reads_ip_o_addr():
            "5: br-int    inet 198.51.100.100/24 scope global secondary br-int\\       valid_lft forever\n")
     assert network.inet_addresses(out) == ["198.51.100.1/24", "198.51.100.100/24"]
     assert network.inet_addresses("") == []
+
+
+# ---------------------------------------------------------------------------------------------
+# the lab's Debian release: the inventory's lab_debian_release, GLANCE_HA_LAB_RELEASE over it
+# ---------------------------------------------------------------------------------------------
+def release_vars(tmp_path, value) -> config.Path:
+    group_vars = tmp_path / "all.yml"
+    group_vars.write_text(yaml.safe_dump({} if value is None else {"lab_debian_release": value}))
+    return group_vars
+
+
+def test_the_committed_lab_inventory_names_a_release_the_lab_builds():
+    assert yaml.safe_load(config.ALL_VARS.read_text())["lab_debian_release"] in config.RELEASES
+    assert config.debian_release(environ={}) == yaml.safe_load(config.ALL_VARS.read_text())["lab_debian_release"]
+
+
+@pytest.mark.parametrize("value", ["bookworm", "trixie"])
+def test_the_release_comes_from_the_lab_inventory(tmp_path, value):
+    assert config.debian_release(release_vars(tmp_path, value), environ={}) == value
+
+
+@pytest.mark.parametrize("inventory, env, want", [
+    ("bookworm", "trixie", "trixie"),
+    ("trixie", "bookworm", "bookworm"),
+    ("trixie", "", "trixie"),  # set but empty: the inventory's
+])
+def test_the_environment_overrides_the_inventory(tmp_path, inventory, env, want):
+    assert config.debian_release(release_vars(tmp_path, inventory), environ={"GLANCE_HA_LAB_RELEASE": env}) == want
+
+
+def test_the_environment_is_read_by_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLANCE_HA_LAB_RELEASE", "trixie")
+    assert config.debian_release(release_vars(tmp_path, "bookworm")) == "trixie"
+
+
+@pytest.mark.parametrize("inventory, env, message", [
+    ("bookworm", "sid", "GLANCE_HA_LAB_RELEASE (environment) 'sid' is not a Debian release the lab "
+                        "builds: use bookworm or trixie"),
+    ("bookworm", "Trixie", "GLANCE_HA_LAB_RELEASE (environment) 'Trixie' is not a Debian release"),
+    ("bullseye", None, "all.yml: lab_debian_release 'bullseye' is not a Debian release the lab builds: "
+                       "use bookworm or trixie"),
+    (13, None, "all.yml: lab_debian_release 13 is not a Debian release the lab builds"),
+    (None, None, "all.yml: lab_debian_release is not set: set it to one of bookworm, trixie"),
+])
+def test_a_release_the_lab_does_not_build_is_refused_naming_the_variable(tmp_path, inventory, env, message):
+    environ = {} if env is None else {"GLANCE_HA_LAB_RELEASE": env}
+    with pytest.raises(config.LabError, match=re.escape(message)):
+        config.debian_release(release_vars(tmp_path, inventory), environ=environ)
+
+
+def test_each_release_has_a_base_image_of_its_own(monkeypatch):
+    from glance_ha_lab import base_image
+    stamps = {r: base_image.base_stamp(r) for r in config.RELEASES}
+    assert len(set(stamps.values())) == len(stamps)
+    for release in config.RELEASES:
+        monkeypatch.setenv("GLANCE_HA_LAB_RELEASE", release)
+        monkeypatch.delenv("GLANCE_HA_LAB_BASE", raising=False)
+        assert base_image.base_stamp() == stamps[release]
+        assert base_image.base_dir() == config.LAB_DIR / f"base-{stamps[release]}"
+
+
+def test_the_base_image_is_debootstrapped_from_the_lab_release(monkeypatch, tmp_path):
+    from glance_ha_lab import base_image
+    monkeypatch.setenv("GLANCE_HA_LAB_RELEASE", "trixie")
+    monkeypatch.setenv("GLANCE_HA_LAB_BASE", str(tmp_path / "base"))
+    monkeypatch.setattr(base_image, "host_running", lambda host: False)
+    calls = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        raise Stop
+
+    monkeypatch.setattr(base_image, "run", fake_run)
+    monkeypatch.setattr(base_image, "log", lambda msg: None)
+    with pytest.raises(Stop):
+        base_image.build_base()
+    assert calls == [["debootstrap", "--variant=minbase", "--include=ca-certificates", "trixie",
+                      str(tmp_path / "base.tmp"), base_image.MIRROR]]
+
+
+def test_a_bad_release_stops_the_base_image_before_anything_is_built(monkeypatch, tmp_path):
+    from glance_ha_lab import base_image
+    monkeypatch.setenv("GLANCE_HA_LAB_RELEASE", "jessie")
+    monkeypatch.setenv("GLANCE_HA_LAB_BASE", str(tmp_path / "base"))
+    monkeypatch.setattr(base_image, "run", lambda cmd, **kw: pytest.fail(f"ran {cmd}"))
+    with pytest.raises(config.LabError, match="GLANCE_HA_LAB_RELEASE"):
+        base_image.build_base()
+
+
+def test_a_host_layer_boots_only_on_the_base_image_it_was_made_on(monkeypatch, tmp_path):
+    from glance_ha_lab import power
+    monkeypatch.setattr(config, "LAB_DIR", tmp_path)
+    monkeypatch.setenv("GLANCE_HA_LAB_RELEASE", "trixie")
+    host = hosts()["glance1"]
+    monkeypatch.setattr(power, "base_dir", lambda: tmp_path / "base-trixie")
+    monkeypatch.setattr(power, "mounted", lambda path: True)
+    (host.root / "etc").mkdir(parents=True)
+    (host.root / "etc/glance-ha-lab-host").write_text("made\n")
+    power.prepare_layer(host)
+    assert (host.state / "base").read_text() == f"{tmp_path / 'base-trixie'}\n"
+    power.prepare_layer(host)  # the same base again: fine
+    monkeypatch.setattr(power, "base_dir", lambda: tmp_path / "base-bookworm")
+    monkeypatch.setenv("GLANCE_HA_LAB_RELEASE", "bookworm")
+    with pytest.raises(config.LabError, match=re.escape(
+            f"glance1's layer was made on the base image {tmp_path / 'base-trixie'}, not on "
+            f"{tmp_path / 'base-bookworm'} (bookworm): set GLANCE_HA_LAB_RELEASE")):
+        power.prepare_layer(host)
+
+
+def test_each_lab_names_its_containers_after_its_prefix(monkeypatch, tmp_path):
+    """nspawn keeps machine-wide state by machine name: two labs' glance1 must differ."""
+    from glance_ha_lab import power
+    monkeypatch.setattr(config, "LAB_DIR", tmp_path)
+    host = hosts()["glance1"]
+    started = []
+    for name in ("host_running", "ensure_switch", "ensure_host_network", "prepare_layer"):
+        monkeypatch.setattr(power, name, lambda *a: False)
+    monkeypatch.setattr(power, "cgroup_dirs", lambda h: [])
+    monkeypatch.setattr(power, "store_mounts", lambda: {})
+    monkeypatch.setattr(power.subprocess, "Popen", lambda argv, **kw: started.append(argv))
+    monkeypatch.setattr(power, "BOOT_START_TIMEOUT", 0.0)
+    host.state.mkdir(parents=True)
+    with pytest.raises(config.LabError):  # host_running stays false: "no process"
+        power.power_on(host)
+    argv = started[0]
+    assert argv[argv.index("-M") + 1] == f"{config.PREFIX}-glance1" == host.netns
+    assert "--hostname=glance1" in argv
