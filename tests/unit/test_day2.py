@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,9 @@ def test_parse_crm_mon():
 # file whose status has glance2's start failed with OCF_ERR_PERM and its exit reason, glance1
 # drained, glance3's ping-public at 0): `CIB_file=... crm_mon ...` made it.
 KEPT_OUT = (ROOT / "tests/unit/fixtures/crm_mon_kept_out.xml").read_text()
+# The same with the values Pacemaker 3.0 writes (Done, OK, Insufficient privileges): the report
+# must read the same on both.
+KEPT_OUT_3_0 = (ROOT / "tests/unit/fixtures/crm_mon_kept_out_3.0.xml").read_text()
 SETTINGS = {"drain_attribute": "glance-api-drained", "link_attributes": ["ping-public", "ping-gateway"],
             "failure_timeout": "120s"}
 KEPT_OUT_LINE = ('glance-api on glance2: Stopped, kept out: start failed (rc 4 OCF_ERR_PERM): parameter '
@@ -143,8 +147,9 @@ def check_kept_out(c: dict):
     assert g1["kept_out"] == g3["kept_out"] == "" and g1["monitor"] == "ok (rc 0)"
 
 
-def test_status_names_why_a_node_is_kept_out_and_what_keeps_the_vips_away():
-    c = status.parse_crm_mon(KEPT_OUT, SETTINGS)
+@pytest.mark.parametrize("crm_mon_xml", [KEPT_OUT, KEPT_OUT_3_0], ids=["pacemaker-2.1", "pacemaker-3.0"])
+def test_status_names_why_a_node_is_kept_out_and_what_keeps_the_vips_away(crm_mon_xml):
+    c = status.parse_crm_mon(crm_mon_xml, SETTINGS)
     check_kept_out(c)
     report = status.build(c, [], {"ok": True, "summary": "audit: ok"}, {"p_vip_internal": "198.51.100.100"})
     assert not report["healthy"]
@@ -162,6 +167,22 @@ def test_status_parses_what_this_machines_crm_mon_says_of_the_fixture_cib():
                           text=True, timeout=60, check=True,
                           env=dict(os.environ, CIB_file=str(ROOT / "tests/unit/fixtures/cib_kept_out.xml")))
     check_kept_out(status.parse_crm_mon(proc.stdout, SETTINGS))
+
+
+@pytest.mark.parametrize("attributes, what", [
+    ('status="complete" exitcode="1" exitstatus="error"', "monitor failed (rc 1 OCF_ERR_GENERIC)"),
+    ('status="Done" exitcode="1" exitstatus="Error"', "monitor failed (rc 1 OCF_ERR_GENERIC)"),
+    ('status="Timed Out" exitcode="1" exitstatus="error"', "monitor timed out"),
+    ('status="Timed out" exitcode="1" exitstatus="Error"', "monitor timed out"),
+    ('status="NOT SUPPORTED" exitcode="3"', "monitor failed (not supported)"),
+    ('exitcode="3" exitstatus="Unimplemented feature"', "monitor failed (unimplemented feature)"),
+], ids=["2.1-complete", "3.0-done", "2.1-timed-out", "3.0-timed-out", "other-status", "no-status"])
+def test_a_failure_reads_the_same_on_pacemaker_2_1_and_3_0(attributes, what):
+    failure = status.parse_failure(ET.fromstring(
+        f'<failure op_key="p_glance-api_monitor_5000" node="glance1" {attributes} exitreason="none" '
+        'task="monitor"/>'))
+    assert failure["what"] == what
+    assert failure["text"] == f"p_glance-api_monitor_5000 on glance1: {what}"
 
 
 def test_without_the_roles_settings_no_attribute_is_judged():

@@ -60,7 +60,8 @@ def parse_crm_mon(xml: str, settings: dict | None = None) -> dict:
                         if op.get("task") == "monitor" and op.get("interval", "0ms") not in ("0", "0ms")]
             if monitors:
                 last = monitors[-1]
-                inst["monitor"] = f"{last.get('rc_text', '?')} (rc {last.get('rc')})"
+                # rc_text: `ok` on Pacemaker 2.1, `OK` on 3.0 (crm_exit_str): the report reads the same
+                inst["monitor"] = f"{last.get('rc_text', '?').lower()} (rc {last.get('rc')})"
     failures = [parse_failure(f) for f in root.findall("failures/failure")]
     attributes = {n.get("name"): {a.get("name"): a.get("value", "") for a in n.findall("attribute")}
                   for n in root.findall("node_attributes/node")}
@@ -87,17 +88,20 @@ def parse_failure(f: ET.Element) -> dict:
         rsc, task = op_key, ""
     task = f.get("task") or task
     code = int(f.get("exitcode", "1") or 1)
-    status = f.get("status", "")
-    if status == "complete":
+    # The execution status: `complete` / `Timed Out` on Pacemaker 2.1, `Done` / `Timed out` on 3.0;
+    # exitstatus `insufficient privileges` on 2.1, `Insufficient privileges` on 3.0. Lower case
+    # in the report, so it reads the same on both.
+    status = f.get("status", "").lower()
+    if status in ("complete", "done"):
         what = f"{task} failed (rc {code} {events_mod.OCF_RC_NAMES.get(code, f'rc {code}')})"
-    elif status == "Timed Out":
+    elif status == "timed out":
         what = f"{task} timed out"
     else:
-        what = f"{task} failed ({status or f.get('exitstatus', '?')})"
+        what = f"{task} failed ({status or f.get('exitstatus', '?').lower()})"
     reason = html.unescape(f.get("exitreason", ""))  # crm_mon escapes it once more than XML does
     reason = "" if reason in ("", "none") else reason
     return {"rsc": rsc, "node": f.get("node", ""), "task": task, "rc": code, "what": what,
-            "reason": reason, "text": f"{op_key} on {f.get('node')}: {reason or status}"}
+            "reason": reason, "text": f"{op_key} on {f.get('node')}: {reason or what}"}
 
 
 def kept_out(state: str, role: str, failures: list[dict], clone: str, node: str,
