@@ -530,6 +530,26 @@ def test_cib_stonith_without_devices_is_refused_by_crm_verify(tmp_path):
         glance_ha_cib.converge(str(crm), cib_file=str(cib))
 
 
+# crm_verify's verdicts (tools/crm_verify.c): Pacemaker 2.1 says "Errors found during check" /
+# "Warnings found during check", 3.0 "Configuration invalid (with errors)" / "(with warnings)";
+# both exit 78 for either. Only warnings pass.
+@pytest.mark.parametrize("output, refused", [
+    ("warning: no quorum\nWarnings found during check: config may not be valid\n", False),
+    ("Errors found during check: config not valid\n", True),
+    ("warning: no quorum\nConfiguration invalid (with warnings) (-V may provide more detail)\n", False),
+    ("Configuration invalid (with errors) (-V may provide more detail)\n", True),
+    ("error: Resource start-up disabled since no STONITH resources have been defined\n", True),
+], ids=["2.1-warnings", "2.1-errors", "3.0-warnings", "3.0-errors", "error-line"])
+def test_crm_verify_verdict_of_pacemaker_2_1_and_3_0(monkeypatch, output, refused):
+    monkeypatch.setattr(glance_ha_cib, "_run", lambda argv, env=None, check=True: subprocess.CompletedProcess(
+        argv, 78, stdout="", stderr=output))
+    if refused:
+        with pytest.raises(glance_ha_cib.CibError, match="crm_verify rc=78"):
+            glance_ha_cib.verify("cib.xml")
+    else:
+        assert glance_ha_cib.verify("cib.xml") == output
+
+
 def test_lab_controller_templates(rendered):
     out = rendered["lab"] / "controller"
     keystone = ini(out / "keystone.conf")

@@ -134,9 +134,12 @@ def verify(cib_path):
     """crm_verify's verdict on a CIB file: raises CibError with its output when it refuses."""
     proc = _run(["crm_verify", "--xml-file", cib_path, "-V"], check=False)
     output = proc.stdout + proc.stderr
-    # Warnings alone (rc 78 with "Warnings found") are reported, not fatal: a CIB copy without
-    # live status always warns about quorum; errors are fatal.
-    warnings_only = proc.returncode == 78 and "Errors found" not in output and "error:" not in output
+    # Warnings alone (rc 78 with "Warnings found" on Pacemaker 2.1, "Configuration invalid (with
+    # warnings)" on 3.0) are reported, not fatal: a CIB copy without live status always warns
+    # about quorum; errors ("Errors found" on 2.1, "(with errors)" on 3.0, "error:" lines on
+    # both) are fatal.
+    warnings_only = proc.returncode == 78 and not any(
+        verdict in output for verdict in ("Errors found", "(with errors)", "error:"))
     if proc.returncode != 0 and not warnings_only:
         raise CibError("Pacemaker refused the configuration (crm_verify rc=%d): %s%s"
                        % (proc.returncode, proc.stdout, proc.stderr))
