@@ -37,8 +37,9 @@ def prepare_layer(host: Host) -> None:
     base would be neither): asked to boot on another, it refuses."""
     base = base_dir()
     made_on = host.state / "base"
-    if made_on.exists() and made_on.read_text().strip() != str(base):
-        raise LabError(f"{host.name}'s layer was made on the base image {made_on.read_text().strip()}, "
+    layer_base = made_on.read_text().strip() if made_on.exists() else str(base)
+    if layer_base != str(base):
+        raise LabError(f"{host.name}'s layer was made on the base image {layer_base}, "
                        f"not on {base} ({debian_release()}): set GLANCE_HA_LAB_RELEASE to the lab's release, "
                        f"or rebuild the lab on this one (`make lab-down`, then `make lab`)")
     for sub in ("upper", "work", "root"):
@@ -46,7 +47,7 @@ def prepare_layer(host: Host) -> None:
     made_on.write_text(f"{base}\n")
     if not mounted(host.root):
         run(["mount", "-t", "overlay", "overlay", "-o",
-             f"lowerdir={base_dir()},upperdir={host.state / 'upper'},workdir={host.state / 'work'}",
+             f"lowerdir={base},upperdir={host.state / 'upper'},workdir={host.state / 'work'}",
              str(host.root)])
     stamp = host.root / "etc/glance-ha-lab-host"
     if stamp.exists():

@@ -76,9 +76,14 @@ def read_skips(text: str) -> list[Skip]:
     return skips
 
 
+def excluded(test_id: str, skips: list[Skip]) -> bool:
+    """Whether an entry excludes the test (stestr matches with re.search)."""
+    return any(re.search(s.regex, test_id) for s in skips)
+
+
 def stale_skips(skips: list[Skip], test_ids: list[str]) -> list[Skip]:
-    """Entries that match no test of the suite (stestr matches with re.search)."""
-    return [s for s in skips if not any(re.search(s.regex, t) for t in test_ids)]
+    """Entries that match no test of the suite."""
+    return [s for s in skips if not any(excluded(t, [s]) for t in test_ids)]
 
 
 def parse_output(lines: list[str]) -> Summary:
@@ -138,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=2)
     a = ap.parse_args(argv)
     try:
-        skips = read_skips(SKIPS.read_text())
+        skip_text = SKIPS.read_text()
+        skips = read_skips(skip_text)
         list_cmd = f"cd {WORKSPACE} && tempest run --list-tests --regex {shlex.quote(a.regex)}"
         listed = subprocess.run(controller_cmd(list_cmd), capture_output=True, text=True)
         if listed.returncode:
@@ -153,12 +159,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise TempestError("; ".join(f"skips.txt line {s.line}: '{s.regex}' matches no test of the suite: "
                                              "remove it" for s in stale))
         # the committed list, not the one the last deploy installed: an edit counts at once
-        sent = subprocess.run(controller_cmd(f"cat > {WORKSPACE}/etc/skips.txt"), input=SKIPS.read_text(),
+        sent = subprocess.run(controller_cmd(f"cat > {WORKSPACE}/etc/skips.txt"), input=skip_text,
                               capture_output=True, text=True)
         if sent.returncode:
             raise TempestError(f"could not write the skip list to the controller: {sent.stderr.strip()[-300:]}")
-        excluded = sum(1 for t in test_ids if any(re.search(s.regex, t) for s in skips))
-        print(f"tempest: {len(test_ids)} tests, {excluded} excluded by lab/tempest/skips.txt "
+        n_excluded = sum(excluded(t, skips) for t in test_ids)
+        print(f"tempest: {len(test_ids)} tests, {n_excluded} excluded by lab/tempest/skips.txt "
               f"({len(skips)} entries), concurrency {a.concurrency}", flush=True)
         proc = subprocess.Popen(
             controller_cmd(f"cd {WORKSPACE} && tempest run --regex {shlex.quote(a.regex)} "
@@ -182,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print("tempest: FAILED\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
-    print(f"tempest: passed ({summary.counts['passed']} passed, {excluded} excluded with reasons)")
+    print(f"tempest: passed ({summary.counts['passed']} passed, {n_excluded} excluded with reasons)")
     return 0
 
 
