@@ -3,8 +3,9 @@
 the VIPs, and judged here.
 
 The run passes when Tempest ran at least one test, none failed, and none was skipped: a test that
-cannot pass on the lab is excluded by lab/tempest/skips.txt, with its reason beside it. Before the
-run, every entry of that list must have a reason and match a test of the suite (a stale entry
+cannot pass on the lab is excluded by lab/tempest/skips.txt (every release) or
+lab/tempest/skips-<release>.txt (the lab's Debian release only), with its reason beside it. Before
+the run, every entry must have a reason and match a test of the release's suite (a stale entry
 would hide nothing, or something new). Prints Tempest's own summary, then the verdict.
 
     python -m glance_ha_lab.tempest [--regex R] [--concurrency N]
@@ -18,11 +19,13 @@ import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from glance_ha_lab.config import REPO, host_by_name
+from glance_ha_lab.config import REPO, debian_release, host_by_name
 from glance_ha_lab.network import ssh_cmd
 
-SKIPS = REPO / "lab" / "tempest" / "skips.txt"
+SKIP_DIR = REPO / "lab" / "tempest"
+SKIPS = SKIP_DIR / "skips.txt"
 WORKSPACE = "/var/lib/glance-ha-tempest"  # lab_tempest_dir
 SUITE = r"^(tempest\.api\.image|glance_tempest_plugin)\."
 # `{0} tempest.api.image.v2.test_images.ImagesTest.test_x[id-...,smoke] [1.234s] ... ok`
@@ -41,6 +44,11 @@ class Skip:
     regex: str
     reason: str
     line: int
+    source: str = "skips.txt"
+
+    @property
+    def where(self) -> str:
+        return f"{self.source} line {self.line}"
 
 
 @dataclass
@@ -52,7 +60,25 @@ class Summary:
     text: list[str] = field(default_factory=list)
 
 
-def read_skips(text: str) -> list[Skip]:
+def skip_files(release: str) -> list[Path]:
+    """The lists that apply on a release: the common one, then the release's own if it has one."""
+    own = SKIP_DIR / f"skips-{release}.txt"
+    return [SKIPS, own] if own.exists() else [SKIPS]
+
+
+def read_skip_files(paths: list[Path]) -> tuple[list[Skip], str]:
+    """Every entry of the lists, and the one exclude list (their texts joined) Tempest is given.
+    An entry listed twice, in one list or across two, is refused."""
+    skips = [s for p in paths for s in read_skips(p.read_text(), p.name)]
+    seen: dict[str, Skip] = {}
+    for s in skips:
+        if s.regex in seen:
+            raise TempestError(f"{s.where}: '{s.regex}' is already listed at {seen[s.regex].where}: keep one")
+        seen[s.regex] = s
+    return skips, "".join(f"# {p.name}\n{p.read_text().rstrip()}\n" for p in paths)
+
+
+def read_skips(text: str, source: str = "skips.txt") -> list[Skip]:
     """The exclude list as stestr reads it (regex, then '#' and the reason); an entry without a
     reason, or whose regex does not compile, is refused."""
     skips, errors = [], []
@@ -63,14 +89,14 @@ def read_skips(text: str) -> list[Skip]:
         regex, _, reason = line.partition("#")
         regex, reason = regex.strip(), reason.strip()
         if not reason:
-            errors.append(f"skips.txt line {n}: '{regex}' has no reason: add '# why it cannot pass here'")
+            errors.append(f"{source} line {n}: '{regex}' has no reason: add '# why it cannot pass here'")
             continue
         try:
             re.compile(regex)
         except re.error as e:
-            errors.append(f"skips.txt line {n}: '{regex}' is not a regex ({e})")
+            errors.append(f"{source} line {n}: '{regex}' is not a regex ({e})")
             continue
-        skips.append(Skip(regex, reason, n))
+        skips.append(Skip(regex, reason, n, source))
     if errors:
         raise TempestError("\n".join(errors))
     return skips
@@ -126,7 +152,8 @@ def verdict(s: Summary) -> list[str]:
                         + ", ".join(s.failed_tests or ["(see the output above)"]))
     if s.counts["skipped"]:
         problems.append(f"{s.counts['skipped']} skipped by Tempest itself; exclude each in "
-                        "lab/tempest/skips.txt with the reason, or give the lab what it lacks: "
+                        "lab/tempest/skips.txt (or skips-<release>.txt) with the reason, or give the lab "
+                        "what it lacks: "
                         + "; ".join(f"{t}: {why}" for t, why in s.skipped_tests))
     return problems
 
@@ -143,8 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=2)
     a = ap.parse_args(argv)
     try:
-        skip_text = SKIPS.read_text()
-        skips = read_skips(skip_text)
+        release = debian_release()
+        lists = skip_files(release)
+        skips, skip_text = read_skip_files(lists)
         list_cmd = f"cd {WORKSPACE} && tempest run --list-tests --regex {shlex.quote(a.regex)}"
         listed = subprocess.run(controller_cmd(list_cmd), capture_output=True, text=True)
         if listed.returncode:
@@ -156,16 +184,18 @@ def main(argv: list[str] | None = None) -> int:
         if a.regex == SUITE:
             stale = stale_skips(skips, test_ids)
             if stale:
-                raise TempestError("; ".join(f"skips.txt line {s.line}: '{s.regex}' matches no test of the suite: "
-                                             "remove it" for s in stale))
+                raise TempestError("; ".join(f"{s.where}: '{s.regex}' matches no test of {release}'s suite: "
+                                             "remove it (or move it to the list of the release it "
+                                             "applies to)" for s in stale))
         # the committed list, not the one the last deploy installed: an edit counts at once
         sent = subprocess.run(controller_cmd(f"cat > {WORKSPACE}/etc/skips.txt"), input=skip_text,
                               capture_output=True, text=True)
         if sent.returncode:
             raise TempestError(f"could not write the skip list to the controller: {sent.stderr.strip()[-300:]}")
         n_excluded = sum(excluded(t, skips) for t in test_ids)
-        print(f"tempest: {len(test_ids)} tests, {n_excluded} excluded by lab/tempest/skips.txt "
-              f"({len(skips)} entries), concurrency {a.concurrency}", flush=True)
+        print(f"tempest: Debian {release}: {len(test_ids)} tests, {n_excluded} excluded by "
+              f"{' + '.join(p.name for p in lists)} ({len(skips)} entries), concurrency {a.concurrency}",
+              flush=True)
         proc = subprocess.Popen(
             controller_cmd(f"cd {WORKSPACE} && tempest run --regex {shlex.quote(a.regex)} "
                            f"--exclude-list etc/skips.txt --concurrency {a.concurrency} 2>&1"),

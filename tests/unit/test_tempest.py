@@ -8,6 +8,7 @@ import re
 import pytest
 
 from glance_ha_lab import tempest
+from glance_ha_lab.config import RELEASES
 
 TOTALS = """
 ======
@@ -31,10 +32,25 @@ def run_output(*lines: str, ran=2, passed=2, skipped=0, failed=0) -> list[str]:
     return [*lines, *TOTALS.format(ran=ran, passed=passed, skipped=skipped, failed=failed).splitlines(True)]
 
 
-def test_the_committed_skip_list_is_valid_and_every_entry_has_a_reason():
-    skips = tempest.read_skips(tempest.SKIPS.read_text())
-    assert all(s.reason for s in skips)
-    assert len({s.regex for s in skips}) == len(skips), "an entry is listed twice"
+@pytest.mark.parametrize("release", RELEASES)
+def test_the_committed_skip_lists_are_valid_and_every_entry_has_a_reason(release):
+    skips, text = tempest.read_skip_files(tempest.skip_files(release))
+    assert skips and all(s.reason for s in skips)
+    # what Tempest is given is what was checked: the same entries, in the same order
+    assert [s.regex for s in tempest.read_skips(text)] == [s.regex for s in skips]
+
+
+def test_a_release_adds_its_own_list_to_the_common_one():
+    assert tempest.skip_files("bookworm") == [tempest.SKIPS, tempest.SKIP_DIR / "skips-bookworm.txt"]
+    assert tempest.skip_files("nosuch") == [tempest.SKIPS]
+
+
+def test_an_entry_listed_twice_is_refused_naming_both_places(tmp_path):
+    (tmp_path / "skips.txt").write_text("a\\.b  # why\n")
+    (tmp_path / "skips-x.txt").write_text("# header\nc  # other\na\\.b  # again\n")
+    with pytest.raises(tempest.TempestError,
+                       match=r"skips-x.txt line 3: 'a\\.b' is already listed at skips.txt line 1"):
+        tempest.read_skip_files([tmp_path / "skips.txt", tmp_path / "skips-x.txt"])
 
 
 def test_an_entry_without_a_reason_or_with_a_broken_regex_is_refused():
@@ -43,6 +59,8 @@ def test_an_entry_without_a_reason_or_with_a_broken_regex_is_refused():
     with pytest.raises(tempest.TempestError, match="line 1: 'a\\(' is not a regex"):
         tempest.read_skips("a(  # unbalanced\n")
     assert tempest.read_skips("x\\.y  # why\n") == [tempest.Skip("x\\.y", "why", 1)]
+    with pytest.raises(tempest.TempestError, match="skips-trixie.txt line 1: 'z' has no reason"):
+        tempest.read_skips("z\n", "skips-trixie.txt")
 
 
 def test_an_entry_matching_no_test_is_stale():
