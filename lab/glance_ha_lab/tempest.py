@@ -69,13 +69,14 @@ def skip_files(release: str) -> list[Path]:
 def read_skip_files(paths: list[Path]) -> tuple[list[Skip], str]:
     """Every entry of the lists, and the one exclude list (their texts joined) Tempest is given.
     An entry listed twice, in one list or across two, is refused."""
-    skips = [s for p in paths for s in read_skips(p.read_text(), p.name)]
+    texts = {p.name: p.read_text() for p in paths}
+    skips = [s for name, text in texts.items() for s in read_skips(text, name)]
     seen: dict[str, Skip] = {}
     for s in skips:
         if s.regex in seen:
             raise TempestError(f"{s.where}: '{s.regex}' is already listed at {seen[s.regex].where}: keep one")
         seen[s.regex] = s
-    return skips, "".join(f"# {p.name}\n{p.read_text().rstrip()}\n" for p in paths)
+    return skips, "".join(f"# {name}\n{text.rstrip()}\n" for name, text in texts.items())
 
 
 def read_skips(text: str, source: str = "skips.txt") -> list[Skip]:
